@@ -1,0 +1,17 @@
+"""unet-repro: a reproducible replication of U-Net (Ronneberger, Fischer, Brox, MICCAI 2015).
+
+One module per concept of the paper:
+
+- ``model``, ``sizing``: the architecture of Fig. 1 and its tile arithmetic (section 2);
+- ``weights``, ``loss``: border weight maps (eq. 2) and the weighted cross-entropy (eq. 1);
+- ``augment``: elastic deformation and the other augmentations of section 3.1;
+- ``data``: the ISBI 2012 EM stack (download, checksums, the held-out split);
+- ``train``, ``inference``: training (section 3) and overlap-tile prediction (Fig. 2);
+- ``metrics``: the ISBI 2012 challenge metrics (warping, Rand, pixel error; no torch);
+- ``results``, ``reproduce``: the results tables and the papermill run that checks them.
+
+Submodules are imported on use, so ``import unet_repro.metrics`` does not pull in torch.
+"""
+
+__version__ = "0.1.0"
+

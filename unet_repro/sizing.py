@@ -1,0 +1,217 @@
+"""Tile arithmetic of the U-Net (section 2 and Fig. 1 of the paper).
+
+With unpadded ("valid") 3x3 convolutions every convolution removes one pixel on each side and every
+2x2 max pooling halves the size, so only some input sizes give an integer, symmetric crop at every
+skip connection: "it is important to select the input tile size such that all 2x2 max-pooling
+operations are applied to a layer with an even x- and y-size" (section 2). For depth 4 these are
+188, 204, 220, ... (every size = 12 mod 16 from 188); the paper's 572 gives a 388 output.
+
+Pure arithmetic: this module imports no torch (``center_crop`` slices whatever array it is given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence, TypeVar
+
+__all__ = [
+    "Padding",
+    "FeatureMap",
+    "feature_maps",
+    "output_size",
+    "is_valid_input_size",
+    "valid_input_sizes",
+    "nearest_valid_sizes",
+    "check_input_size",
+    "receptive_field",
+    "border",
+    "center_crop",
+]
+
+Padding = Literal["valid", "same"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """One row of Fig. 1: the spatial size and channel count after a layer."""
+
+    stage: str  # e.g. "enc1", "bottom", "dec4", "out"
+    layer: str  # e.g. "conv3x3+ReLU", "maxpool2x2", "upconv2x2", "concat", "conv1x1"
+    size: int
+    channels: int
+
+
+def _check_args(depth: int, padding: str) -> None:
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+
+
+def feature_maps(
+    input_size: int,
+    depth: int = 4,
+    padding: Padding = "valid",
+    base_channels: int = 64,
+    in_channels: int = 1,
+    num_classes: int = 2,
+) -> list[FeatureMap]:
+    """Every feature map of the network, in order (the numbers printed in Fig. 1).
+
+    Raises:
+        ValueError: when ``input_size`` is not a valid size (see :func:`check_input_size`).
+    """
+    check_input_size(input_size, depth, padding)
+    shrink = 2 if padding == "valid" else 0
+    maps = [FeatureMap("input", "input", input_size, in_channels)]
+    size, skips = input_size, []
+    for level in range(depth + 1):
+        ch = base_channels * 2**level
+        stage = "bottom" if level == depth else f"enc{level + 1}"
+        for _ in range(2):
+            size -= shrink
+            maps.append(FeatureMap(stage, "conv3x3+ReLU", size, ch))
+        if level < depth:
+            skips.append((size, ch))
+            size //= 2
+            maps.append(FeatureMap(f"enc{level + 2}" if level + 1 < depth else "bottom", "maxpool2x2", size, ch))
+    for level in reversed(range(depth)):
+        ch = base_channels * 2**level
+        stage = f"dec{level + 1}"
+        size *= 2
+        maps.append(FeatureMap(stage, "upconv2x2", size, ch))
+        maps.append(FeatureMap(stage, "crop+concat", size, 2 * ch))
+        for _ in range(2):
+            size -= shrink
+            maps.append(FeatureMap(stage, "conv3x3+ReLU", size, ch))
+    maps.append(FeatureMap("out", "conv1x1", size, num_classes))
+    return maps
+
+
+def _sizes_ok(n: int, depth: int, padding: str) -> bool:
+    """Walk the network; every pooled map even, every crop symmetric, every map non-empty."""
+    if n < 1:
+        return False
+    if padding == "same":
+        return n % 2**depth == 0
+    size, skips = n, []
+    for _ in range(depth):
+        size -= 4
+        if size < 2 or size % 2:
+            return False
+        skips.append(size)
+        size //= 2
+    size -= 4
+    if size < 1:
+        return False
+    for skip in reversed(skips):
+        size = 2 * size
+        if skip < size or (skip - size) % 2:
+            return False
+        size -= 4
+        if size < 1:
+            return False
+    return True
+
+
+def is_valid_input_size(input_size: int, depth: int = 4, padding: Padding = "valid") -> bool:
+    """True when ``input_size`` passes through the network with even poolings and symmetric crops."""
+    _check_args(depth, padding)
+    return _sizes_ok(int(input_size), depth, padding)
+
+
+def output_size(input_size: int, depth: int = 4, padding: Padding = "valid") -> int:
+    """The side of the segmentation map for a square input tile (572 -> 388 for the paper).
+
+    Raises:
+        ValueError: when ``input_size`` is not valid; the message names the nearest valid sizes.
+    """
+    return feature_maps(input_size, depth, padding, base_channels=1)[-1].size
+
+
+def valid_input_sizes(lo: int, hi: int, depth: int = 4, padding: Padding = "valid") -> list[int]:
+    """All valid input sizes in ``[lo, hi]`` (for the paper: 188, 204, ..., i.e. 12 mod 16 from 188)."""
+    _check_args(depth, padding)
+    return [n for n in range(max(1, lo), hi + 1) if _sizes_ok(n, depth, padding)]
+
+
+def nearest_valid_sizes(input_size: int, depth: int = 4, padding: Padding = "valid") -> tuple[int | None, int]:
+    """The largest valid size below ``input_size`` (None if there is none) and the smallest above."""
+    _check_args(depth, padding)
+    below = next((n for n in range(input_size - 1, 0, -1) if _sizes_ok(n, depth, padding)), None)
+    above = next(n for n in range(max(1, input_size + 1), input_size + 2 ** (depth + 2) + 400) if _sizes_ok(n, depth, padding))
+    return below, above
+
+
+def check_input_size(input_size: int, depth: int = 4, padding: Padding = "valid") -> None:
+    """Raise a ``ValueError`` naming the nearest valid sizes when ``input_size`` is not valid."""
+    _check_args(depth, padding)
+    if not _sizes_ok(int(input_size), depth, padding):
+        below, above = nearest_valid_sizes(int(input_size), depth, padding)
+        rule = (
+            f"a multiple of {2**depth} (2**depth)"
+            if padding == "same"
+            else "one whose every 2x2 max pooling sees an even size (section 2 of the paper)"
+        )
+        near = f"{below} or {above}" if below else f"{above}"
+        raise ValueError(
+            f"input size {input_size} is not valid for a depth-{depth} U-Net with {padding!r} padding: "
+            f"it needs {rule}. Nearest valid sizes: {near}."
+        )
+
+
+def _input_intervals(input_size: int, depth: int) -> list[tuple[int, int]]:
+    """For each output pixel of a valid-padding U-Net (1D), the first and last input pixel it depends on."""
+    def join(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+        return (min(a[0], b[0]), max(a[1], b[1]))
+
+    def conv(x: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [join(join(x[i], x[i + 1]), x[i + 2]) for i in range(len(x) - 2)]
+
+    x = [(i, i) for i in range(input_size)]
+    skips = []
+    for _ in range(depth):
+        x = conv(conv(x))
+        skips.append(x)
+        x = [join(x[2 * i], x[2 * i + 1]) for i in range(len(x) // 2)]  # 2x2 max pooling
+    x = conv(conv(x))
+    for skip in reversed(skips):
+        x = [x[i // 2] for i in range(2 * len(x))]  # 2x2 up-convolution, stride 2
+        off = (len(skip) - len(x)) // 2
+        x = [join(a, b) for a, b in zip(x, skip[off : off + len(x)])]  # crop + concatenation
+        x = conv(conv(x))
+    return x
+
+
+def receptive_field(depth: int = 4) -> int:
+    """Side of the largest input window that one output pixel of the valid-padding U-Net depends on.
+
+    Found by walking the layers with the interval each pixel depends on (exact, not the usual
+    stride-based bound). Because the 2x2 poolings are aligned with the tile, the window depends on the
+    pixel's phase: for depth 4 it is 188 to 204 pixels wide, while the context border of a tile,
+    ``(input - output) / 2``, is 92.
+    """
+    _check_args(depth, "valid")
+    n = valid_input_sizes(1, 10**6 if depth > 12 else 2 ** (depth + 3) * 8, depth)[0] + 2 ** (depth + 1)
+    widths = [b - a + 1 for a, b in _input_intervals(n, depth)]
+    return max(widths)
+
+
+def border(input_size: int, depth: int = 4) -> int:
+    """Context pixels on each side of the output window: ``(input - output) / 2`` (92 for 572)."""
+    return (input_size - output_size(input_size, depth, "valid")) // 2
+
+
+def center_crop(x: T, size: int | Sequence[int]) -> T:
+    """Crop the last two axes of an array or tensor to ``size`` around the centre (Fig. 1, grey arrows).
+
+    Used for the skip connections of the model and for cropping targets and weight maps to the output
+    window of a valid-padding network. Works on NumPy arrays and torch tensors alike.
+    """
+    th, tw = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = x.shape[-2], x.shape[-1]  # type: ignore[attr-defined]
+    if th > h or tw > w or (h - th) % 2 or (w - tw) % 2:
+        raise ValueError(f"cannot centre-crop {h}x{w} to {th}x{tw}: the crop must be smaller with an even margin")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top : top + th, left : left + tw]  # type: ignore[index]

@@ -26,6 +26,7 @@ __all__ = [
     "receptive_field",
     "border",
     "center_crop",
+    "tile_origins",
 ]
 
 Padding = Literal["valid", "same"]
@@ -34,12 +35,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FeatureMap:
-    """One row of Fig. 1: the spatial size and channel count after a layer."""
+    """One row of Fig. 1: a layer, the feature map it produces, and its cost derived by hand.
+
+    ``params`` counts weights + biases (+ batch-norm scale and shift); ``flops`` counts 2 x the
+    multiply-adds of the layer's convolution (what ``torch.utils.flop_counter`` counts; poolings, ReLUs,
+    concatenations and bilinear interpolation count 0).
+    """
 
     stage: str  # e.g. "enc1", "bottom", "dec4", "out"
-    layer: str  # e.g. "conv3x3+ReLU", "maxpool2x2", "upconv2x2", "concat", "conv1x1"
+    layer: str  # e.g. "conv3x3+ReLU", "maxpool2x2", "upconv2x2", "crop+concat", "conv1x1"
     size: int
     channels: int
+    params: int = 0
+    flops: int = 0
 
 
 def _check_args(depth: int, padding: str) -> None:
@@ -56,36 +64,53 @@ def feature_maps(
     base_channels: int = 64,
     in_channels: int = 1,
     num_classes: int = 2,
+    upsampling: str = "transpose",
+    batch_norm: bool = False,
 ) -> list[FeatureMap]:
-    """Every feature map of the network, in order (the numbers printed in Fig. 1).
+    """Every feature map of the network for a square tile, in order (the numbers printed in Fig. 1).
+
+    The parameters and FLOPs are derived from the layer shapes alone (a k x k convolution from C to C'
+    channels has k*k*C*C' weights and C' biases and costs 2*k*k*C*C' FLOPs per output pixel), so that
+    the notebook can check them against the torch model.
 
     Raises:
         ValueError: when ``input_size`` is not a valid size (see :func:`check_input_size`).
     """
     check_input_size(input_size, depth, padding)
     shrink = 2 if padding == "valid" else 0
+
+    def conv(stage: str, cin: int, cout: int, size: int) -> FeatureMap:
+        params = 9 * cin * cout + (2 * cout if batch_norm else cout)
+        return FeatureMap(stage, "conv3x3+ReLU", size, cout, params, 2 * 9 * cin * cout * size * size)
+
     maps = [FeatureMap("input", "input", input_size, in_channels)]
-    size, skips = input_size, []
+    size, ch = input_size, in_channels
     for level in range(depth + 1):
-        ch = base_channels * 2**level
+        cout = base_channels * 2**level
         stage = "bottom" if level == depth else f"enc{level + 1}"
         for _ in range(2):
             size -= shrink
-            maps.append(FeatureMap(stage, "conv3x3+ReLU", size, ch))
+            maps.append(conv(stage, ch, cout, size))
+            ch = cout
         if level < depth:
-            skips.append((size, ch))
             size //= 2
             maps.append(FeatureMap(f"enc{level + 2}" if level + 1 < depth else "bottom", "maxpool2x2", size, ch))
     for level in reversed(range(depth)):
-        ch = base_channels * 2**level
+        cout = base_channels * 2**level
         stage = f"dec{level + 1}"
         size *= 2
-        maps.append(FeatureMap(stage, "upconv2x2", size, ch))
-        maps.append(FeatureMap(stage, "crop+concat", size, 2 * ch))
+        if upsampling == "transpose":
+            maps.append(FeatureMap(stage, "upconv2x2", size, cout, 4 * ch * cout + cout, 2 * ch * cout * size * size))
+        else:
+            maps.append(FeatureMap(stage, "bilinear+conv1x1", size, cout, ch * cout + cout, 2 * ch * cout * size * size))
+        maps.append(FeatureMap(stage, "crop+concat", size, 2 * cout))
+        ch = 2 * cout
         for _ in range(2):
             size -= shrink
-            maps.append(FeatureMap(stage, "conv3x3+ReLU", size, ch))
-    maps.append(FeatureMap("out", "conv1x1", size, num_classes))
+            maps.append(conv(stage, ch, cout, size))
+            ch = cout
+    maps.append(FeatureMap("out", "conv1x1", size, num_classes, ch * num_classes + num_classes,
+                           2 * ch * num_classes * size * size))
     return maps
 
 
@@ -215,3 +240,18 @@ def center_crop(x: T, size: int | Sequence[int]) -> T:
         raise ValueError(f"cannot centre-crop {h}x{w} to {th}x{tw}: the crop must be smaller with an even margin")
     top, left = (h - th) // 2, (w - tw) // 2
     return x[..., top : top + th, left : left + tw]  # type: ignore[index]
+
+
+def tile_origins(length: int, out_size: int) -> list[int]:
+    """Start of each output window along one axis for overlap-tile prediction (Fig. 2).
+
+    ``ceil(length / out_size)`` windows of ``out_size`` spread evenly from 0 to ``length - out_size``, so
+    they cover the axis with the least overlap; a 512-pixel ISBI slice and 388-pixel outputs give [0, 124].
+    An axis shorter than one window gets one window at 0 (the caller mirrors the image beyond its end).
+    """
+    if length < 1 or out_size < 1:
+        raise ValueError(f"length and out_size must be positive, got {length} and {out_size}")
+    if length <= out_size:
+        return [0]
+    n = -(-length // out_size)
+    return [round(i * (length - out_size) / (n - 1)) for i in range(n)]

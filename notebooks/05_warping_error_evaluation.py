@@ -1,0 +1,309 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05. Warping, Rand and pixel error: the ISBI 2012 evaluation
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/05_warping_error_evaluation.ipynb)
+#
+# Table 1 of the paper ranks the EM segmentation challenge entries by three numbers that the ISBI 2012
+# challenge server computed: warping error, Rand error and pixel error. Section 3.3: *"The u-net
+# (averaged over 7 rotated versions of the input data) achieves without any further pre- or
+# postprocessing a warping error of 0.0003529 (the new best score, see Table 1) and a rand-error of
+# 0.0382."* Table 1 adds the pixel error, 0.0611.
+#
+# No Python library computes these numbers the way the server did (it ran the Fiji classes of
+# `trainableSegmentation.metrics`). `unet_repro.metrics` reimplements them exactly: thresholds,
+# connectivity, simple-point warping, the classification of mismatches, the foreground-restricted Rand
+# bookkeeping, and the watershed thinning of the later leaderboard's V_rand and V_info. This notebook
+# shows what each metric rewards and forgives on small synthetic cases, then scores the model trained
+# by notebook 04 on the held-out training slices 25-29.
+
+# %%
+# On Colab, install the package first; elsewhere this cell does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+
+# %% tags=["parameters"]
+profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)
+out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
+run_path = ""  # folder holding heldout_prob.tif from notebook 04; empty means unet_repro.results.run_dir(profile)
+
+# %%
+from unet_repro.results import Stochastic, default_results_dir, write_table
+RESULTS = default_results_dir(profile, out_dir)
+
+# %%
+import json
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from scipy import ndimage
+
+from unet_repro import metrics as M
+from unet_repro.data import load_isbi2012, split_train_heldout
+from unet_repro.results import repo_root, run_dir
+
+data = load_isbi2012()
+
+# %% [markdown]
+# ## The conventions, checked against the original
+#
+# The values that the original Java classes printed for a set of cases are kept in
+# `shared/spec/isbi2012-metrics/vectors/` beside the checkout (tests compare every one of them; here we
+# print them). On Colab, where that folder is absent, this cell says so and moves on.
+
+# %%
+spec = (repo_root() or Path.cwd()).parent / "shared" / "spec" / "isbi2012-metrics" / "vectors"
+if (spec / "expected.json").is_file():
+    rows = []
+    for case in json.loads((spec / "expected.json").read_text())["cases"]:
+        z = np.load(spec / f"{case['name']}.npz")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # syn_inverted is inverted on purpose
+            got = M.isbi2012_scores(z["proposal"], z["label"])
+        for key, value in got.items():
+            rows.append({"case": case["name"], "metric": key, "java": case[key], "ours": value,
+                         "match": abs(value - case[key]) <= 1e-9})
+    vec = pd.DataFrame(rows)
+    print(f"expected: {len(vec)} values within 1e-9 of the Java output, got: {int(vec['match'].sum())}, "
+          f"match: {bool(vec['match'].all())}")
+    assert vec["match"].all()
+else:
+    print(f"{spec} not found (e.g. on Colab): skipping the comparison with the Java output")
+
+# %% [markdown]
+# ## What each metric rewards and forgives
+#
+# Four proposals for one 96 x 96 crop of training slice 0, framed by two pixels of membrane so that a
+# shift moves no cell across the border (binary proposals: every threshold gives the same segmentation):
+#
+# - **perfect**: the label itself;
+# - **shifted**: every boundary moved one pixel to the right. Many pixels are wrong, but no cell is
+#   split or merged;
+# - **gap**: the membrane between two neighbouring cells erased over its whole length, a merge;
+# - **false membrane**: a one-pixel line of membrane drawn across the largest cell, a split.
+#
+# The warping error warps the label towards the proposal by flipping *simple points* only (pixels
+# whose flip changes no topology, most confident mismatch first), then counts the mismatches that remain
+# and that split or merge cells. Hole and object additions and deletions remain too, but the challenge
+# does not count them.
+
+# %%
+label = data.train_labels[0, 200:296, 150:246].copy()
+label[:2, :] = label[-2:, :] = label[:, :2] = label[:, -2:] = 0  # a membrane frame: shifts stay inside
+cells, n_cells = ndimage.label(label > 0, structure=ndimage.generate_binary_structure(2, 1))
+perfect = (label > 0).astype(np.float32)
+
+shifted = np.roll(perfect, 1, axis=1)
+shifted[:, 0] = perfect[:, 0]
+
+# gap: membrane pixels within 4 px of both of two neighbouring cells (the largest such pair)
+sizes = np.bincount(cells.ravel())
+sizes[0] = 0
+near = {c: ndimage.binary_dilation(cells == c, iterations=4) for c in range(1, n_cells + 1)}  # membranes are 2-8 px wide
+pairs = [(a, b) for a in range(1, n_cells + 1) for b in range(a + 1, n_cells + 1)
+         if ((near[a] & near[b]) & (label == 0)).sum() >= 20]
+a, b = max(pairs, key=lambda p: sizes[p[0]] + sizes[p[1]])
+gap = perfect.copy()
+gap[near[a] & near[b] & (label == 0)] = 1.0  # erase the membrane the two cells share
+
+# false membrane: a vertical line through the largest cell, across it from membrane to membrane
+big = int(np.argmax(sizes))
+ys, xs = np.nonzero(cells == big)
+col = int(np.median(xs))
+false_membrane = perfect.copy()
+false_membrane[(cells == big) & (np.arange(label.shape[1])[None, :] == col)] = 0.0
+
+synthetic = {"perfect": perfect, "shifted": shifted, "gap": gap, "false membrane": false_membrane}
+syn_rows = []
+warps = {}
+for name, prob in synthetic.items():
+    s = M.isbi2012_scores(prob, label)
+    w = M.warp_label(prob, label, 0.5)
+    warps[name] = w
+    syn_rows.append({"case": name, **s, "merge_px": w.counts["merge"], "split_px": w.counts["split"],
+                     "other_mismatch_px": sum(v for k, v in w.counts.items() if k not in ("merge", "split"))})
+syn = pd.DataFrame(syn_rows)
+syn
+
+# %%
+checks = [
+    ("perfect: warping error", 0.0, syn.loc[0, "warping_error"]),
+    ("shifted: warping error (pixel error > 0.02)", 0.0, syn.loc[1, "warping_error"]),
+    ("gap: split pixels", 0, syn.loc[2, "split_px"]),
+    ("false membrane: merge pixels", 0, syn.loc[3, "merge_px"]),
+]
+for what, expected, got in checks:
+    print(f"{what}: expected: {expected}, got: {got}, match: {expected == got}")
+    assert expected == got
+assert syn.loc[1, "pixel_error"] > 0.02 and syn.loc[2, "merge_px"] > 0 and syn.loc[3, "split_px"] > 0
+print(f"gap: expected: merge pixels > 0, got: {syn.loc[2, 'merge_px']}, match: True")
+print(f"false membrane: expected: split pixels > 0, got: {syn.loc[3, 'split_px']}, match: True")
+
+# %% [markdown]
+# The shifted boundary costs the largest pixel error of the four and no warping or Rand error at all:
+# pixel error punishes where a boundary lies, the topological metrics only whether cells stay apart.
+# A gap of a few pixels merges two cells: small pixel error, but the Rand error jumps, because every
+# pair of pixels across the two cells is now wrongly joined. The false membrane splits one cell; a
+# single pixel of it is left after warping and counted as a split.
+
+# %%
+CLASS_COLOURS = {M.MERGE: "red", M.SPLIT: "magenta", M.HOLE_ADDITION: "orange", M.HOLE_DELETION: "yellow",
+                 M.OBJECT_ADDITION: "cyan", M.OBJECT_DELETION: "lime"}
+fig, axes = plt.subplots(len(synthetic), 3, figsize=(9.5, 3.1 * len(synthetic)))
+for r, (name, prob) in enumerate(synthetic.items()):
+    w = warps[name]
+    axes[r, 0].imshow(label, cmap="gray")
+    axes[r, 0].set_title("label (white = cell)" if r == 0 else "")
+    axes[r, 1].imshow(prob, cmap="gray", vmin=0, vmax=1)
+    row = syn.iloc[r]
+    axes[r, 1].set_title(f"{name}\npixel {row.pixel_error:.3f}  Rand {row.rand_error:.3f}", fontsize=9)
+    axes[r, 2].imshow(w.warped, cmap="gray")
+    for flag, colour in CLASS_COLOURS.items():
+        yy, xx = np.nonzero(w.classes == flag)
+        if len(yy):
+            axes[r, 2].scatter(xx, yy, s=14, c=colour, marker="s", label=M.MISMATCH_NAMES[flag])
+    axes[r, 2].set_title(f"warped label + remaining mismatches\nwarping error {row.warping_error:.2e}", fontsize=9)
+    if len(axes[r, 2].get_legend_handles_labels()[0]):
+        axes[r, 2].legend(fontsize=7, loc="lower right", framealpha=0.8)
+    for ax in axes[r]:
+        ax.set_xticks([]); ax.set_yticks([])
+fig.suptitle("Synthetic proposals for a crop of training slice 0 (threshold 0.5)", y=1.0)
+fig.tight_layout()
+fig.savefig(RESULTS / "figures" / "05_synthetic_cases.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## The model of notebook 04 on the held-out slices
+#
+# The challenge never published the test labels, and its server no longer scores new submissions,
+# so this reproduction scores slices 25-29 of the *training* stack, which notebook 04 held out from
+# training. **This is a different protocol from Table 1** (30 test slices scored by the server, a
+# model trained on all 30 training slices, averaged over 7 rotated inputs): the numbers below say how
+# this model does on five slices it never saw, not what it would score on the leaderboard.
+
+# %%
+held = split_train_heldout()[1]
+folder = Path(run_path) if run_path else run_dir(profile)
+prob_path = folder / "heldout_prob.tif"
+if not prob_path.is_file():
+    raise FileNotFoundError(
+        f"{prob_path} not found: run notebook 04 first (04_isbi_training.ipynb, profile {profile!r}) or "
+        f"`python -m unet_repro.train --profile {profile} --out {folder}`; it writes heldout_prob.tif "
+        "(float32, 5 x 512 x 512, probability of cell)"
+    )
+import tifffile
+
+heldout_prob = tifffile.imread(prob_path)
+heldout_labels = data.train_labels[held]
+print(f"{prob_path}: {heldout_prob.dtype} {heldout_prob.shape}; labels: slices {held}")
+
+t0 = time.perf_counter()
+ev = M.evaluate(heldout_prob, heldout_labels)
+eval_seconds = time.perf_counter() - t0
+scores, best = ev.scores(), ev.best_thresholds()
+print({k: round(v, 6) for k, v in scores.items()}, f"({eval_seconds:.1f} s)")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+ax = axes[0]
+ax.plot(ev.warping.thresholds, ev.warping.error, "o-", label="challenge (splits + mergers)")
+ax.plot(ev.warping.thresholds, ev.warping.classic_error, "s--", label="classic Jain (all mismatches)")
+ax.axhline(0.000353, color="gray", ls=":", label="paper, ISBI test set")
+ax.set_yscale("symlog", linthresh=1e-5)
+ax.set_ylim(0, None)  # 0 = no split or merge pixel left
+ax.set_xlabel("threshold on P(cell)"); ax.set_title("warping error (lower is better)"); ax.legend(fontsize=8)
+ax = axes[1]
+ax.plot(ev.rand.thresholds, 1 - ev.rand.fscore, "o-", label="Rand error")
+ax.plot(ev.pixel.thresholds, 1 - ev.pixel.fscore, "s-", label="pixel error")
+ax.axhline(0.0382, color="C0", ls=":", label="paper Rand")
+ax.axhline(0.0611, color="C1", ls=":", label="paper pixel")
+ax.set_ylim(0, min(1.0, max(0.3, float(np.nanmax(1 - ev.pixel.fscore[1:-1])) * 1.2)))
+ax.set_xlabel("threshold on P(cell)"); ax.set_title("1 - F (lower is better)"); ax.legend(fontsize=8)
+ax = axes[2]
+ax.plot(ev.v_rand.thresholds, ev.v_rand.fscore, "o-", label="V_rand")
+ax.plot(ev.v_info.thresholds, ev.v_info.fscore, "s-", label="V_info")
+ax.set_ylim(0.0, 1.02)
+ax.set_xlabel("threshold on P(cell)"); ax.set_title("after membrane thinning (higher is better)"); ax.legend(fontsize=8)
+fig.suptitle(f"Model of notebook 04 (profile {profile}) on held-out training slices {held[0]}-{held[-1]}")
+fig.tight_layout()
+fig.savefig(RESULTS / "figures" / "05_heldout_curves.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+w = M.warp_label(heldout_prob[0], heldout_labels[0], best["warping_error"])
+axes[0].imshow(heldout_labels[0], cmap="gray"); axes[0].set_title(f"label, slice {held[0]}")
+axes[1].imshow(heldout_prob[0], cmap="gray", vmin=0, vmax=1); axes[1].set_title("P(cell) of the model")
+axes[2].imshow(w.warped, cmap="gray")
+for flag in (M.MERGE, M.SPLIT):
+    yy, xx = np.nonzero(w.classes == flag)
+    axes[2].scatter(xx, yy, s=10, c=CLASS_COLOURS[flag], marker="s", label=f"{M.MISMATCH_NAMES[flag]} ({len(yy)} px)")
+axes[2].legend(fontsize=8, loc="lower right")
+axes[2].set_title(f"warped label, threshold {best['warping_error']:.1f}")
+for ax in axes:
+    ax.set_xticks([]); ax.set_yticks([])
+fig.tight_layout()
+fig.savefig(RESULTS / "figures" / "05_heldout_warping.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## Paper vs this reproduction
+#
+# Table 1 of the paper gives warping, Rand and pixel error; V_rand and V_info came later (the
+# leaderboard after 2015), so the paper has no number for them.
+
+# %%
+PAPER = {"warping_error": 0.000353, "rand_error": 0.0382, "pixel_error": 0.0611}
+ORDER = ["warping_error", "rand_error", "pixel_error", "v_rand", "v_info"]
+table = pd.DataFrame([
+    {"source": "paper (ISBI test set, Table 1)", **{k: PAPER.get(k, np.nan) for k in ORDER},
+     **{f"best_threshold_{k}": np.nan for k in ORDER}, "eval_seconds": np.nan},
+    {"source": f"this reproduction (held-out slices 25-29, profile {profile})", **{k: scores[k] for k in ORDER},
+     **{f"best_threshold_{k}": best[k] for k in ORDER}, "eval_seconds": eval_seconds},
+])
+why = (
+    "The numbers depend on training: the weights of notebook 04 change with the torch version, the "
+    "CPU/GPU and its kernels, and the metric follows them (on one machine type the seeded ci run repeats "
+    "exactly). This tolerance is a judgement, not a seed study: loose enough for a rerun on other "
+    "hardware, tight enough to catch a broken model or a broken metric."
+)
+kinds = {
+    "warping_error": Stochastic(0.002, "warping errors of trained models are ~1e-4..1e-2; " + why),
+    "rand_error": Stochastic(0.05, why),
+    "pixel_error": Stochastic(0.03, why),
+    "v_rand": Stochastic(0.05, why),
+    "v_info": Stochastic(0.05, why),
+    **{f"best_threshold_{k}": Stochastic(0.3, "the best of the 0.1-spaced thresholds moves with the weights; " + why)
+       for k in ORDER},
+    "eval_seconds": "measured",
+}
+write_table(table, "05_evaluation", RESULTS, kinds=kinds)
+write_table(syn, "05_synthetic_cases", RESULTS)
+table.set_index("source")[ORDER].T
+
+# %% [markdown]
+# The reproduction's column is not comparable one to one with the paper's: other slices, a five-slice
+# average instead of thirty, no rotation averaging, and (profiles `ci` and `cpu`) a much shorter
+# training than the paper's. What *is* the same is the yardstick: every number here is computed the
+# way the challenge server computed Table 1.

@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(TORCH)"
 	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	# elasticdeform (the augmentation benchmark's baseline): PyPI's wheel was built against NumPy 1 and
+	# fails to import under NumPy 2, so it is built from source (seconds).
+	$(VENV)/bin/python -m pip install -q --no-binary elasticdeform "elasticdeform>=0.5"
 	touch $@
 
 reproduce: $(VENV)/.installed

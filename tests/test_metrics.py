@@ -236,3 +236,122 @@ def test_real_labels_against_themselves(isbi):
     lab = isbi.train_labels[:2]
     s = M.isbi2012_scores((lab > 0).astype(np.float32), lab)
     assert s["pixel_error"] == 0.0 and s["warping_error"] == 0.0 and abs(s["rand_error"]) < 1e-12
+
+
+# --- watershed thinning (V_rand / V_info) against the Java's WatershedTransform2D -----------------
+# trainableSegmentation.utils.WatershedTransform2D.apply(), called with connectivity 4 on the proposal
+# binarised to 0 (cell) / 255 (membrane), then convertToShortProcessor(false). Arrays below are
+# image[y, x]; the Java works on tab[x][y] and visits pixels column-major (x outer, y inner).
+
+
+def _java_watershed(cell: np.ndarray, flag_mode: str = "global") -> np.ndarray:
+    """Plain-Python restatement of the Java flooding (slow; small images only).
+
+    flag_mode: "global" (the Java: one flag for the whole transform), "reset" (flag cleared before
+    each pixel's visit) or "none" (a line pixel is never taken back by a basin: no flag rule).
+    """
+    from collections import deque
+
+    MASK, WSHED, INIT, INQUEUE = -2, 0, -1, -3
+    h, w = cell.shape
+    tab = np.full((w, h), INIT, np.int64)
+    inside = lambda u, v: 0 <= u < w and 0 <= v < h  # noqa: E731
+    nbrs = lambda x, y: ((x - 1, y), (x, y - 1), (x + 1, y), (x, y + 1))  # noqa: E731
+    # stable sort by grey value (PixelRecord: value, then creation order = column-major)
+    levels = [[(x, y) for x in range(w) for y in range(h) if bool(cell[y, x]) == is_cell] for is_cell in (True, False)]
+    label, flag = 0, False
+    for level in levels:
+        fifo = deque()
+        for x, y in level:
+            tab[x, y] = MASK
+            if any(inside(u, v) and tab[u, v] >= WSHED for u, v in nbrs(x, y)):
+                fifo.append((x, y))
+                tab[x, y] = INQUEUE
+        while fifo:
+            x, y = fifo.popleft()
+            if flag_mode == "reset":
+                flag = False
+            for u, v in nbrs(x, y):
+                if not inside(u, v):
+                    continue
+                if tab[u, v] > 0:
+                    if tab[x, y] == INQUEUE or (tab[x, y] == WSHED and flag and flag_mode != "none"):
+                        tab[x, y] = tab[u, v]
+                    elif tab[x, y] > 0 and tab[x, y] != tab[u, v]:
+                        tab[x, y], flag = WSHED, False
+                elif tab[u, v] == WSHED:
+                    if tab[x, y] == INQUEUE:
+                        tab[x, y], flag = WSHED, True
+                elif tab[u, v] == MASK:
+                    tab[u, v] = INQUEUE
+                    fifo.append((u, v))
+        for x, y in level:  # new minima: regions no basin reached
+            if tab[x, y] == MASK:
+                label += 1
+                tab[x, y] = label
+                fifo.append((x, y))
+                while fifo:
+                    a, b = fifo.popleft()
+                    for u, v in nbrs(a, b):
+                        if inside(u, v) and tab[u, v] == MASK:
+                            tab[u, v] = label
+                            fifo.append((u, v))
+    return np.minimum(tab.T, 65535)  # convertToShortProcessor(false) clamps at 65535
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        # Cells (x, y) = (0, 1) -> basin 1 and (1, 0) -> basin 2 (column-major numbering; row-major
+        # would swap them). Queue: (0,0), (1,1), (2,0); (2,1) waits. (0,0): right 2, down 1 -> line.
+        # (1,1): left 1, up 2 -> line; queues (2,1). (2,0): left 2 -> 2. (2,1): left is a LINE first ->
+        # line with flag = true, then up is basin 2 -> taken by basin 2 (the flag rule; without it the
+        # pixel would stay a line).
+        ([[0, 1, 0], [1, 0, 0]], [[0, 2, 2], [1, 0, 2]]),
+        # Cells {(0,2), (0,3), (1,3)} -> basin 1, (1,0) -> basin 2. Queue: (0,0), (0,1), (1,1), (1,2).
+        # (0,0): right 2 -> 2. (0,1): up 2, down 1 -> line, flag = false. (1,1): left is the line (0,1)
+        # -> line, flag = true; up 2 -> taken by 2. (1,2) starts with the flag still true from (1,1):
+        # left 1 -> 1; up 2 -> line, flag = false; down 1 -> stays a line (flag false). A stale flag
+        # never leaks: it is rewritten before it is read, so global or per-pixel flag is the same.
+        ([[0, 1], [0, 0], [1, 0], [1, 1]], [[2, 2], [0, 2], [1, 0], [1, 1]]),
+        # A membrane region no basin reaches becomes a basin numbered after the cells; here no cells.
+        ([[0, 0], [0, 0]], [[1, 1], [1, 1]]),
+    ],
+)
+def test_watershed_hand_traced_java_cases(cell, expected):
+    cell = np.array(cell, bool)
+    expected = np.array(expected)
+    assert (M.thin_membranes(cell.astype(np.float32), 0.5) == expected).all()
+    assert (_java_watershed(cell) == expected).all()
+    assert (_java_watershed(cell, "reset") == expected).all()
+    if cell.any():  # the first two cases hinge on the flag rule
+        assert (_java_watershed(cell, "none") != expected).any()
+
+
+def test_watershed_flag_rule_changes_results_but_its_reset_does_not():
+    """Random small maps: thin_membranes == the Java restatement, with the flag global or reset per
+    pixel alike; the flag rule itself (a line taken by a later basin neighbour) does matter."""
+    rng = np.random.default_rng(7)
+    n_retaken = 0
+    for _ in range(300):
+        h, w = rng.integers(2, 8, size=2)
+        cell = rng.random((h, w)) < rng.uniform(0.2, 0.7)
+        ours = M.thin_membranes(cell.astype(np.float32), 0.5)
+        java = _java_watershed(cell)
+        assert (ours == java).all(), cell.astype(int)
+        assert (_java_watershed(cell, "reset") == java).all(), cell.astype(int)
+        n_retaken += int((_java_watershed(cell, "none") != java).any())
+    assert n_retaken > 30  # the flag rule decides many of these maps
+
+
+def test_watershed_labels_clamp_at_65535_like_the_java():
+    # checkerboard: every cell pixel is its own basin (66560 > 65535), every membrane pixel a line
+    h, w = 260, 512
+    yy, xx = np.mgrid[0:h, 0:w]
+    cell = (xx + yy) % 2 == 0
+    ws = M.thin_membranes(cell.astype(np.float32), 0.5)
+    rank = np.zeros((w, h), np.int64)  # basins numbered in column-major order of their pixel
+    rank[cell.T] = np.arange(1, int(cell.sum()) + 1)
+    assert (ws[~cell] == 0).all()
+    assert (ws == np.minimum(rank.T, 65535)).all()
+    assert ws.max() == 65535 and (ws == 65535).sum() == cell.sum() - 65534

@@ -587,11 +587,20 @@ def _map_slices(fn, n: int) -> list:
 def _watershed_thin_t(cell_t: np.ndarray) -> np.ndarray:
     """Vincent-Soille watershed of a binary map: cells are the basins, membranes are flooded.
 
-    Basins are the 4-connected cell components, numbered in column-major order. Membrane pixels are
-    flooded from them with a FIFO queue (neighbour order left, up, right, down); a pixel reached from
-    two basins becomes a watershed line (0); membrane regions no basin reaches become new basins.
-    As in the original, a pixel looks at neighbours of distance <= the current one, and a line pixel
-    made by a line neighbour (``flag``) may still be taken by a basin; both choices change V_rand.
+    A transcription of ``trainableSegmentation.utils.WatershedTransform2D.apply`` (Fiji Trainable
+    Segmentation) as RandError / VariationOfInformation call it: 4-connected, on the proposal
+    binarised to 0 (cell) / 255 (membrane), then ``convertToShortProcessor(false)``.
+
+    Basins are the 4-connected cell components, numbered in column-major order (the Java sorts its
+    pixel list stably, ties in x-major order). Membrane pixels next to a cell are queued in
+    column-major order and flooded with a FIFO queue (neighbour order left, up, right, down); a pixel
+    reached from two basins becomes a watershed line (0); a pixel whose line neighbour is met first
+    becomes a line with ``flag`` set and is then taken by the next basin neighbour; membrane regions
+    no basin reaches become new basins, numbered after the cells. The Java ``flag`` is one variable for
+    the whole transform, but it is always written during the current pixel's visit before it is read
+    (a pixel is still INQUEUE when popped), so keeping it global or resetting it per pixel gives the
+    same result on every input. Labels above 65535 are clamped to 65535, as the Java's conversion of
+    its float label image to 16 bits does.
 
     Takes and returns the TRANSPOSED image (``cell_t[x, y]``), so that the column-major order of the
     image is memory order; works on it padded by one sentinel pixel as a flat array (no bounds checks).
@@ -713,7 +722,9 @@ def _watershed_thin_t(cell_t: np.ndarray) -> np.ndarray:
     for x in range(w):
         base = (x + 1) * stride + 1
         for y in range(h):
-            out[x, y] = lab[base + y]
+            # the Java returns a float label image and converts it with convertToShortProcessor(false),
+            # which clamps values above 65535 (all labels here are > 0 or 0)
+            out[x, y] = min(lab[base + y], 65535)
     return out
 
 
@@ -1234,7 +1245,8 @@ def thin_membranes(prob_cell: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         threshold: binarisation threshold.
 
     Returns:
-        int32 labels of the same shape: 0 = one-pixel watershed lines, >0 = regions (per slice).
+        int32 labels of the same shape: 0 = one-pixel watershed lines, >0 = regions (per slice),
+        clamped at 65535 like the Java's 16-bit label image.
     """
     prob = np.asarray(prob_cell, dtype=np.float32)
     two_d = prob.ndim == 2

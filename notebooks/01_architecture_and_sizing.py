@@ -173,23 +173,23 @@ print(f"572 tile: {r572.efficiency:.1%} of the input pixels get a prediction, "
 # %% [markdown]
 # ## The overlap-tile strategy on a 512x512 ISBI slice (Fig. 2)
 # *"To predict the pixels in the border region of the image, the missing context is extrapolated by
-# mirroring the input image."* A 512x512 slice needs `ceil(512 / 388) = 2` output windows per axis; they are
-# spread evenly (`sizing.tile_origins`: starts 0 and 124, so neighbouring windows overlap by 264 pixels)
-# and each 572x572 input tile reaches 92 pixels beyond its window, beyond the slice where the window
-# touches the edge: those pixels are the mirror image of the slice.
+# mirroring the input image."* Output windows of 388 pixels are placed on a grid of multiples of 16
+# (`sizing.tile_layout`), so that every tile sees the slice on the same pooling grid and the stitched
+# prediction equals the prediction of one big tile exactly (tested in `tests/test_inference.py`). A 512x512
+# slice needs two windows per axis, at 0 and 128 (overlapping by 260 pixels); each 572x572 input tile reaches 92 pixels beyond its
+# window, and wherever that is beyond the slice the input is the slice's mirror image.
 
 # %%
 from unet_repro.data import load_isbi2012
 
 image = load_isbi2012().train_images[0]
-out, b = sizing.output_size(TILE), sizing.border(TILE)
-starts = sizing.tile_origins(image.shape[0], out)
-mirrored = np.pad(image, b, mode="symmetric")
+starts, out, b = sizing.tile_layout(image.shape[0], TILE)
+extent = starts[-1] + out
+mirrored = np.pad(image, (b, extent - image.shape[0] + b), mode="reflect")  # what inference.mirror_canvas does
 overlap = pd.DataFrame([{
     "slice_size": image.shape[0], "tile_input": TILE, "tile_output": out, "border": b,
     "tiles_per_axis": len(starts), "tiles": len(starts) ** 2, "window_starts": " ".join(map(str, starts)),
-    "overlap_px": out - (starts[1] - starts[0]) if len(starts) > 1 else 0,
-    "input_pixels_processed": len(starts) ** 2 * TILE**2,
+    "predicted_extent": extent, "input_pixels_processed": len(starts) ** 2 * TILE**2,
     "input_per_output_pixel": round(len(starts) ** 2 * TILE**2 / image.size, 4),
 }])
 write_table(overlap, "01_overlap_tile", RESULTS)
@@ -197,17 +197,21 @@ overlap.T
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 6.5))
-ax.imshow(mirrored, cmap="gray", extent=(-b, 512 + b, 512 + b, -b))
-ax.add_patch(plt.Rectangle((0, 0), 512, 512, fill=False, ec="white", lw=2, ls=":"))
+ax.imshow(mirrored, cmap="gray", extent=(-b, extent + b, extent + b, -b))
+ax.add_patch(plt.Rectangle((0, 0), 512, 512, fill=False, ec="white", lw=2.5, ls=":"))
 for k, (y, x) in enumerate([(y, x) for y in starts for x in starts]):
     c = f"C{k}"
     ax.add_patch(plt.Rectangle((x, y), out, out, fill=False, ec=c, lw=2))
     ax.add_patch(plt.Rectangle((x - b, y - b), TILE, TILE, fill=False, ec=c, lw=1, ls="--"))
-ax.set(xlim=(-b - 5, 512 + b + 5), ylim=(512 + b + 5, -b - 5),
-       title="4 tiles of 572 (dashed) with 388 outputs (solid);\nslice 0 (dotted) mirrored by 92 px beyond its edge")
+ax.set(xlim=(-b - 5, extent + b + 5), ylim=(extent + b + 5, -b - 5),
+       title="4 input tiles of 572 (dashed) with 388 outputs (solid) on slice 0\n"
+             "(dotted: the 512x512 slice; everything outside it is mirrored)")
 fig.savefig(RESULTS / "figures" / "01_overlap_tile.png", dpi=100, bbox_inches="tight")
 plt.show()
 plt.close(fig)
+
+print(f"{len(starts) ** 2} tiles of {TILE}x{TILE} cover the 512x512 slice: {overlap.input_per_output_pixel[0]} input "
+      f"pixels are processed per predicted pixel.")
 
 # %% [markdown]
 # ## Valid vs same padding, and the other variants

@@ -96,14 +96,25 @@ def test_center_crop_numpy_and_torch():
         sizing.center_crop(a, 8)
 
 
-@pytest.mark.parametrize("length,out", [(512, 388), (1000, 388), (388, 388), (100, 388), (777, 100)])
-def test_tile_origins_cover_the_axis(length, out):
-    starts = sizing.tile_origins(length, out)
-    covered = np.zeros(max(length, out), bool)
+@pytest.mark.parametrize("length,tile", [(512, 572), (1000, 572), (388, 572), (100, 572), (777, 236), (30, 236), (5000, 572), (1100, 236)])
+def test_tile_layout_covers_the_axis_on_the_pooling_grid(length, tile):
+    starts, out, border = sizing.tile_layout(length, tile)
+    assert out == sizing.output_size(tile) and border == (tile - out) // 2
+    covered = np.zeros(starts[-1] + out, bool)
     for s in starts:
         covered[s : s + out] = True
-    assert covered[:length].all()
-    assert starts[0] == 0 and all(b > a for a, b in zip(starts, starts[1:]))
-    assert len(starts) == max(1, -(-length // out))
-    if length > out:
-        assert starts[-1] == length - out
+    assert covered.all() and len(covered) >= length
+    assert starts[0] == 0 and all(s % 16 == 0 for s in starts)
+    assert len(starts) == 1 or starts[-2] + out < length  # no tile more than needed
+    assert length <= out or starts[-1] + out < length + 16  # the last window reaches < one pooling cell beyond
+
+
+def test_tile_layout_for_an_isbi_slice():
+    assert sizing.tile_layout(512, 572) == ([0, 128], 388, 92)
+
+
+def test_tile_layout_refuses_tiles_smaller_than_the_pooling_grid():
+    with pytest.raises(ValueError, match="larger tile"):
+        sizing.tile_layout(512, 188)
+    with pytest.raises(ValueError, match="508 or 524"):
+        sizing.tile_layout(512, 512)

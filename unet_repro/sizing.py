@@ -26,7 +26,7 @@ __all__ = [
     "receptive_field",
     "border",
     "center_crop",
-    "tile_origins",
+    "tile_layout",
 ]
 
 Padding = Literal["valid", "same"]
@@ -242,16 +242,33 @@ def center_crop(x: T, size: int | Sequence[int]) -> T:
     return x[..., top : top + th, left : left + tw]  # type: ignore[index]
 
 
-def tile_origins(length: int, out_size: int) -> list[int]:
-    """Start of each output window along one axis for overlap-tile prediction (Fig. 2).
+def tile_layout(length: int, tile: int, depth: int = 4) -> tuple[list[int], int, int]:
+    """Where the tiles of overlap-tile prediction go along one axis (Fig. 2, valid padding).
 
-    ``ceil(length / out_size)`` windows of ``out_size`` spread evenly from 0 to ``length - out_size``, so
-    they cover the axis with the least overlap; a 512-pixel ISBI slice and 388-pixel outputs give [0, 124].
-    An axis shorter than one window gets one window at 0 (the caller mirrors the image beyond its end).
+    Output windows start at multiples of ``2**depth`` so that every tile sees the image on the same
+    pooling grid: a tiled prediction then equals the prediction of one big tile exactly. The fewest
+    windows that cover the axis are spread evenly between 0 and ``length - out`` rounded up to that
+    multiple, so the last one reaches at most ``2**depth - 1`` pixels beyond the image (predicted on the
+    mirrored image and dropped). For a 512-pixel ISBI slice and 572-pixel tiles: windows at 0 and 128.
+
+    Args:
+        length: image side to cover.
+        tile: input tile side (a valid size, e.g. 572).
+        depth: number of poolings.
+
+    Returns:
+        ``(starts, out, border)``: output-window starts (also the input-tile starts on the image extended
+        by ``border`` on each side), the output side of one tile, and the mirrored context border.
     """
-    if length < 1 or out_size < 1:
-        raise ValueError(f"length and out_size must be positive, got {length} and {out_size}")
-    if length <= out_size:
-        return [0]
-    n = -(-length // out_size)
-    return [round(i * (length - out_size) / (n - 1)) for i in range(n)]
+    if length < 1:
+        raise ValueError(f"length must be positive, got {length}")
+    check_input_size(tile, depth, "valid")
+    out = output_size(tile, depth, "valid")
+    step = (out // 2**depth) * 2**depth
+    if step == 0:
+        raise ValueError(f"tile {tile} gives an output of {out} < {2 ** depth}; use a larger tile")
+    grid = 2**depth
+    last = -(-max(0, length - out) // grid) * grid  # start of the last window, on the grid
+    n = 1 + -(-last // step)
+    starts = [0] if n == 1 else [(i * last // (n - 1)) // grid * grid for i in range(n)]
+    return starts, out, (tile - out) // 2

@@ -1,0 +1,355 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04. Training on ISBI 2012 and overlap-tile prediction
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/04_isbi_training.ipynb)
+#
+# Section 3 of the paper trains the network on the ISBI 2012 EM stack with stochastic gradient descent,
+# one large tile per step, the weighted loss of notebook 02 and the elastic augmentation of notebook 03, and
+# predicts whole slices by the overlap-tile strategy of Fig. 2. This notebook does the same at the scale of
+# the chosen profile: `ci` (a 16-channel U-Net trained for minutes on 2 CPU cores), `cpu` (about an hour)
+# or `paper` (the paper's 64-channel network, for a GPU). The logic lives in `unet_repro.data`,
+# `unet_repro.train` and `unet_repro.inference`; this notebook runs it and reports the numbers.
+#
+# **Evaluation protocol.** The challenge never published the test labels, so every number here is on a
+# held-out block of the *training* stack: slices 25-29, a contiguous block because neighbouring sections
+# are nearly identical. Training uses slices 0-24. These numbers are therefore not the paper's test-set
+# numbers (Table 1), which came from the organisers' server.
+
+# %%
+# On Colab, install the package first; elsewhere this cell does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+
+# %% tags=["parameters"]
+profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)
+out_dir = ""  # results folder; "" = results/ for ci, results/<profile>/ otherwise
+run_path = ""  # training run folder; "" = unet_repro.results.run_dir(profile), which notebook 05 reads
+device = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
+
+# %%
+from unet_repro.results import Stochastic, default_results_dir, write_table
+RESULTS = default_results_dir(profile, out_dir)
+
+# %%
+import json
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.patches import Rectangle
+
+from unet_repro import metrics
+from unet_repro.augment import Augmenter
+from unet_repro.data import load_isbi2012, split_train_heldout
+from unet_repro.inference import TTA_TRANSFORMS, normalize_image, predict_stack
+from unet_repro.model import UNet
+from unet_repro.results import run_dir
+from unet_repro.train import TileSampler, load_model, profile_config, resolve_device, train
+from unet_repro.weights import weight_maps
+
+RUN = Path(run_path) if run_path else run_dir(profile)
+RUN.mkdir(parents=True, exist_ok=True)
+print("results:", RESULTS, "\nrun folder:", RUN)
+
+# %% [markdown]
+# ## The data
+#
+# 30 serial sections of 512 x 512 pixels (ssTEM, *Drosophila* first instar larva ventral nerve cord), with
+# labels 0 = membrane and 255 = cell. `load_isbi2012()` finds the files (argument, `$UNET_REPRO_DATA`, user
+# cache), downloads them from the pinned mirrors when missing, and checks the SHA-256 of the decoded pixels.
+
+# %%
+isbi = load_isbi2012()
+train_idx, held_idx = split_train_heldout(30, (25, 30))
+print("training slices:", train_idx[0], "..", train_idx[-1], "| held-out slices:", held_idx)
+membrane = (isbi.train_labels == 0).mean(axis=(1, 2))
+stats = pd.DataFrame({
+    "set": ["train (0-24)", "held-out (25-29)", "all 30"],
+    "slices": [len(train_idx), len(held_idx), 30],
+    "membrane_share_mean": [membrane[train_idx].mean(), membrane[held_idx].mean(), membrane.mean()],
+    "membrane_share_min": [membrane[train_idx].min(), membrane[held_idx].min(), membrane.min()],
+    "membrane_share_max": [membrane[train_idx].max(), membrane[held_idx].max(), membrane.max()],
+}).round(4)
+stats
+
+# %%
+fig, axes = plt.subplots(2, 4, figsize=(12, 6.4))
+for col, i in enumerate([0, 12, 25, 29]):
+    axes[0, col].imshow(isbi.train_images[i], cmap="gray")
+    axes[0, col].set_title(f"slice {i} ({'held out' if i in held_idx else 'train'})")
+    axes[1, col].imshow(isbi.train_labels[i], cmap="gray")
+    axes[1, col].set_title(f"label {i}: {membrane[i]:.1%} membrane")
+for ax in axes.flat:
+    ax.set_axis_off()
+fig.suptitle("ISBI 2012 training stack: images (top) and labels (bottom; black = membrane, white = cell)")
+fig.savefig(RESULTS / "figures" / "04_data.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## The training tile
+#
+# > "To predict the pixels in the border region of the image, the missing context is extrapolated by
+# > mirroring the input image." (Fig. 2)
+#
+# A training sample is a 572 x 572 input tile whose 388 x 388 output window (the pixels the loss sees) lies
+# inside the slice, drawn uniformly; the 92-pixel context around the window is taken from the slice where
+# it exists and mirrored beyond its edge. The tile then goes through the augmentation of notebook 03, and
+# the weight map of eq. 2 (notebook 02), pre-computed once on the whole slice, is cut and deformed with
+# the tile (the paper: "We pre-compute the weight map for each ground truth segmentation").
+
+# %%
+cfg = profile_config(profile)
+train_images = normalize_image(isbi.train_images[train_idx])
+train_classes = (isbi.train_labels[train_idx] > 127).astype(np.int64)
+wmaps = weight_maps(isbi.train_labels[train_idx], w0=10.0, sigma=5.0)  # the paper's eq. 2 (what training uses)
+sampler = TileSampler(train_images, train_classes, wmaps, tile=572)
+rng = np.random.default_rng(3)
+img_t, lab_t, w_t = sampler.crop(0, 0, 0)  # the top-left window: mirrored context on two sides
+aug_i, aug_l, aug_w = Augmenter()(img_t, lab_t, rng, weight=w_t)
+b, o = sampler.border, sampler.out
+
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+for ax, arr, title, cmap in [
+    (axes[0], img_t, "input tile 572x572 (slice 0, window at 0,0)", "gray"),
+    (axes[1], aug_i, "after augmentation (notebook 03)", "gray"),
+    (axes[2], aug_l, "label, deformed with the tile", "gray"),
+    (axes[3], aug_w, "weight map (eq. 2), deformed with the tile", "jet"),
+]:
+    im = ax.imshow(arr, cmap=cmap)
+    ax.add_patch(Rectangle((b - 0.5, b - 0.5), o, o, fill=False, ec="yellow", lw=1.5))
+    ax.set_title(title, fontsize=10)
+    ax.set_axis_off()
+axes[0].add_patch(Rectangle((b - 0.5, b - 0.5), 572 - b, 572 - b, fill=False, ec="cyan", lw=1, ls="--"))
+axes[0].text(4, 40, "mirrored", color="cyan", fontsize=9)
+fig.colorbar(im, ax=axes[3], fraction=0.046)
+fig.suptitle("Yellow: the 388x388 output window (the loss); dashed cyan: where the slice itself is; "
+             "outside it the context is mirrored", fontsize=10)
+fig.savefig(RESULTS / "figures" / "04_tile.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## Training
+#
+# > "we favor large input tiles over a large batch size and hence reduce the batch to a single image.
+# > Accordingly we use a high momentum (0.99)" (section 3)
+#
+# SGD with momentum 0.99, one 572 x 572 tile per step, drop-out 0.5 at the end of the contracting path,
+# the loss normalised by the sum of the weights (notebook 02). The paper gives neither the learning rate
+# nor the number of iterations; the values of each profile were chosen by the short trials listed at the end
+# of this notebook. **Departures from the paper**, all stated: fewer channels (16 for `ci`, 32 for `cpu`;
+# the paper's 64 for `paper`), a short cosine schedule with warm-up, grey values scaled to [0, 1].
+#
+# Training resumes from `checkpoint.pt` in the run folder when one exists, and is skipped when the run
+# folder already holds a finished run of exactly this configuration.
+
+# %%
+print(cfg)
+dev = resolve_device(device)
+summary_path = RUN / "metrics.json"
+done = False
+if (RUN / "model.pt").is_file() and summary_path.is_file():
+    saved = torch.load(RUN / "model.pt", map_location="cpu", weights_only=True)["train_config"]
+    mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
+    done = all(saved.get(k) == v for k, v in mine.items() if k != "checkpoint_every")
+if done:
+    print("a finished run of this configuration is in", RUN, "- reusing it")
+    model = load_model(RUN / "model.pt", dev)
+else:
+    result = train(cfg, RUN, resume=True, isbi=isbi, device=device)
+    model = result.model.eval()
+summary = json.loads(summary_path.read_text())
+log = pd.read_csv(RUN / "log.csv")
+print(json.dumps(summary, indent=1))
+
+# %%
+fig, ax = plt.subplots(1, 2, figsize=(12, 3.8))
+smooth = log["loss"].rolling(25, min_periods=1).mean()
+ax[0].plot(log["iteration"], log["loss"], lw=0.5, alpha=0.4, label="per step")
+ax[0].plot(log["iteration"], smooth, lw=1.5, label="mean of 25 steps")
+ax[0].set_xlabel("iteration (one 572x572 tile)")
+ax[0].set_ylabel("weighted cross-entropy (eq. 1)")
+ax[0].set_yscale("log")
+ax[0].legend()
+ax[0].set_title(f"training loss, profile {profile}")
+ax[1].plot(log["iteration"], log["lr"])
+ax[1].set_xlabel("iteration")
+ax[1].set_ylabel("learning rate")
+ax[1].set_title("schedule (warm-up, cosine decay)")
+fig.savefig(RESULTS / "figures" / "04_training_curve.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## Overlap-tile prediction and test-time augmentation
+#
+# Held-out slices are predicted whole: mirrored by 92 pixels, cut into 572 x 572 tiles that step by
+# 384 = 24 x 16 pixels (a multiple of 2^4, so every tile sees the same max-pooling grid and the stitched map
+# equals a single pass over the whole mirrored slice; `tests/test_inference.py` checks this), and stitched.
+# The paper's ISBI submission was "averaged over 7 rotated versions of the input data" without saying
+# which; here `rot4` averages the 4 rotations by 90 degrees and `d4` the 8 symmetries of the square
+# (rotations with and without a flip), which need no interpolation.
+
+# %%
+held_images, held_labels = isbi.train_images[held_idx], isbi.train_labels[held_idx]
+rows, probs = [], {}
+for tta in ["none", "rot4", "d4"]:
+    t0 = time.perf_counter()
+    p = predict_stack(model, held_images, tile=cfg.eval_tile, tta=tta)
+    seconds = time.perf_counter() - t0
+    probs[tta] = p
+    rows.append({"tta": tta, "versions": len(TTA_TRANSFORMS[tta]),
+                 "pixel_error": metrics.pixel_error(p, held_labels),
+                 "rand_error": metrics.rand_error(p, held_labels),
+                 "predict_seconds_per_slice": seconds / len(held_idx)})
+tta_table = pd.DataFrame(rows)
+tta_table
+
+# %%
+expected_all_cell = metrics.pixel_error(np.ones(held_labels.shape, np.float32), held_labels)
+print(f"pixel error of predicting 'all cell' on the held-out block: {expected_all_cell:.4f}")
+fig, axes = plt.subplots(2, 4, figsize=(15, 7.6))
+for r, i in enumerate([0, 4]):
+    err = (probs["none"][i] > 0.5) != (held_labels[i] > 127)
+    for c, (arr, title, cmap) in enumerate([
+        (held_images[i], f"held-out slice {held_idx[i]}", "gray"),
+        (held_labels[i], "label (white = cell)", "gray"),
+        (probs["d4"][i], "P(cell), overlap-tile, tta d4", "gray"),
+        (err, "errors at threshold 0.5 (tta none)", "Reds"),
+    ]):
+        axes[r, c].imshow(arr, cmap=cmap, vmin=0, vmax=None if arr.dtype == np.uint8 else 1)
+        axes[r, c].set_title(title, fontsize=10)
+        axes[r, c].set_axis_off()
+fig.suptitle(f"Held-out predictions, profile {profile} (slices 25-29 were never trained on)")
+fig.savefig(RESULTS / "figures" / "04_heldout.png", dpi=100, bbox_inches="tight")
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
+# ## Time per iteration, and the paper's 10 hours
+#
+# > "[the network] has a very reasonable training time of only 10 hours on a NVidia Titan GPU (6 GB)"
+# > (section 4)
+#
+# The run's own seconds per iteration come from its log. For the paper's 64-channel network we time a
+# few training steps here (same tile, same optimiser) and convert: how many of its steps fit into 10 hours,
+# and how long this machine would need for a given number of steps. The paper does not say how many
+# iterations its 10 hours were.
+
+# %%
+def time_steps(base_channels: int, steps: int = 2) -> float:
+    """Seconds per SGD step (forward + backward + update) of a 572x572 tile, after one warm-up step."""
+    torch.manual_seed(0)
+    net = UNet(base_channels=base_channels).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.99)
+    x = torch.rand(1, 1, 572, 572, device=dev)
+    y = torch.randint(0, 2, (1, 388, 388), device=dev)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))
+
+threads = torch.get_num_threads()
+torch.set_num_threads(cfg.threads or threads)
+t64 = time_steps(64)
+torch.set_num_threads(threads)
+timing = pd.DataFrame([{
+    "run_seconds_per_iteration": summary["seconds_per_iteration"],
+    "run_train_minutes": summary["train_seconds"] / 60,
+    "paper_net_seconds_per_iteration": t64,
+    "paper_net_iterations_in_10h": 36000 / t64,
+    "hours_for_paper_net_at_run_iterations": t64 * summary["iterations"] / 3600,
+    "threads": cfg.threads or threads,
+    "device": str(dev),
+}])
+timing
+
+# %% [markdown]
+# ## Results
+#
+# The held-out pixel error is the ISBI 2012 one: 1 - the best F-score of the cell class over the
+# thresholds 0.0, 0.1, ..., 1.0, summed over the 5 held-out slices (`unet_repro.metrics.pixel_error`);
+# the Rand error likewise (notebook 05 explains all the challenge metrics). For reference, the paper's
+# U-Net scored a pixel error of 0.0611 on the challenge's *test* set (Table 1), with the 64-channel network
+# trained for about 10 hours; predicting "all cell" scores the value printed above.
+
+# %%
+res = pd.DataFrame([{
+    "profile": profile,
+    "base_channels": cfg.base_channels,
+    "tile": cfg.tile,
+    "iterations": summary["iterations"],
+    "lr": cfg.lr,
+    "schedule": f"{cfg.lr_schedule}, warm-up {cfg.warmup}",
+    "heldout_slices": "25-29",
+    "tta": r["tta"],
+    "pixel_error": r["pixel_error"],
+    "rand_error": r["rand_error"],
+    "seconds_per_iteration": summary["seconds_per_iteration"],
+    "train_minutes": summary["train_seconds"] / 60,
+    "device": summary["device"],
+} for r in rows])
+why = ("CPU training is deterministic on one machine type; other CPUs may round differently and training "
+       "amplifies that, so a fresh run on another machine may differ by this much")
+write_table(res, "04_training", RESULTS, kinds={
+    "pixel_error": Stochastic(0.01, why),
+    "rand_error": Stochastic(0.03, why),
+    "seconds_per_iteration": "measured",
+    "train_minutes": "measured",
+    "device": "measured",
+})
+res
+
+# %%
+best = float(res.loc[res["tta"] == "none", "pixel_error"].iloc[0])
+target = 0.07  # the issue's target for every profile; the ci profile does not reach it yet (see below)
+print(f"expected: held-out pixel error <= {target}, got: {best:.4f}, match: {best <= target}")
+print(f"expected: better than 'all cell' ({expected_all_cell:.4f}), got: {best:.4f}, match: {best < expected_all_cell}")
+assert best < expected_all_cell
+
+# %% [markdown]
+# ## How the learning rate and the iteration count were chosen
+#
+# The paper gives neither. The trials, all with 16 base channels, 572 tiles, SGD with momentum 0.99,
+# warm-up 20 steps then cosine decay, the augmentation of notebook 03 and the loss of notebook 02, scored on
+# held-out slices 25-29 (no test-time augmentation), on 2 CPU cores shared with three other jobs:
+#
+# | lr | iterations | weight map | result |
+# | --- | --- | --- | --- |
+# | 0.01 | 500 planned | paper (balanced `w_c`, `w0` = 10) | collapsed to a constant output (P(cell) = 0.457 everywhere) within ~20 steps; stopped at 300 |
+# | 0.03 | 500 planned | paper | stopped after ~100 steps (once 0.01 had collapsed), not evaluated |
+# | 0.003 | 500 planned | paper | learning; 0.093 on a 300 x 300 crop of slice 25 at step 200; stopped to free the CPU |
+# | 0.001 | 500 | paper | held-out pixel error 0.0874 |
+# | **0.002** | **700** | **paper** | **0.0883 (the `ci` profile); best threshold 0.1, cell recall 0.60 at 0.5** |
+# | 0.002 | 700 | `w0` = 10, no `w_c` | 0.1034 |
+# | 0.002 | 700 | none (plain cross-entropy) | 0.0975 |
+#
+# **The `ci` profile misses the 0.07 target** (0.088 on the held-out block): within about 4 minutes of
+# training (700 steps at 0.36 s/step on a free 2-core machine) none of the trials above got there. What is
+# left to try: more steps (the loss was still falling), the `cpu` profile, or an optimiser other than the
+# paper's SGD.

@@ -1,0 +1,109 @@
+"""Overlap-tile inference (Fig. 2), test-time augmentation and the predict command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from torch import nn
+
+from unet_repro import inference as I
+from unet_repro.model import UNet
+from unet_repro.sizing import output_size, valid_input_sizes
+
+
+def _whole_image(model: nn.Module, image: np.ndarray, depth: int) -> np.ndarray:
+    """Reference: one forward pass over the whole image, mirror-extended to a valid size (no tiling)."""
+    h, w = image.shape
+    size = lambda n: next(s for s in valid_input_sizes(n, n + 200, depth) if output_size(s, depth) >= n)
+    th, tw = size(h), size(w)
+    b = (th - output_size(th, depth)) // 2
+    canvas = np.pad(image, ((b, th - h - b), (b, tw - w - b)), mode="reflect")
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(canvas)[None, None]), dim=1)[0, 1]
+    return probs[:h, :w].numpy()
+
+
+@pytest.mark.parametrize("depth,tile,shape", [(2, 60, (70, 101)), (4, 220, (100, 77))])
+def test_tiled_equals_whole_image(depth, tile, shape):
+    torch.manual_seed(0)
+    model = UNet(base_channels=4, depth=depth).eval()  # drop-out is off in eval mode
+    image = np.random.default_rng(1).integers(0, 256, shape).astype(np.uint8)
+    ys, out, _ = I.tile_layout(shape[0], tile, depth)
+    assert len(ys) > 1  # the image really is cut into several tiles
+    tiled = I.predict_proba(model, image, tile=tile)
+    whole = _whole_image(model, I.normalize_image(image), depth)
+    assert tiled.shape == shape and tiled.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole, atol=2e-5, rtol=0)
+    # a larger tile (different layout) gives the same map: the seams are invisible
+    bigger = I.predict_proba(model, image, tile=valid_input_sizes(tile + 1, tile + 100, depth)[1])
+    np.testing.assert_allclose(bigger, tiled, atol=2e-5, rtol=0)
+
+
+class _Identity(nn.Module):
+    """A stand-in 'network' with valid-padding geometry: logit of cell = centre-cropped input * 4."""
+
+    def __init__(self, depth: int = 2) -> None:
+        super().__init__()
+        self.config = {"depth": depth, "padding": "valid"}
+        self.p = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        n = output_size(x.shape[-1], self.config["depth"])
+        b = (x.shape[-1] - n) // 2
+        c = x[..., b : b + n, b : b + n] * 4.0 - 2.0
+        return torch.cat([-c, c], dim=1) / 2
+
+
+@pytest.mark.parametrize("tta", ["none", "rot4", "d4"])
+def test_tta_inverts_every_transform(tta):
+    image = np.random.default_rng(2).integers(0, 256, (45, 67)).astype(np.uint8)  # not square
+    prob = I.predict_proba(_Identity(), image, tile=60, tta=tta)
+    expected = 1.0 / (1.0 + np.exp(-(image / 255.0 * 4.0 - 2.0)))
+    np.testing.assert_allclose(prob, expected, atol=1e-5)
+    assert len(I.TTA_TRANSFORMS[tta]) == {"none": 1, "rot4": 4, "d4": 8}[tta]
+
+
+def test_tta_averages_distinct_predictions():
+    torch.manual_seed(0)
+    model = UNet(base_channels=4, depth=2).eval()
+    image = np.random.default_rng(3).integers(0, 256, (40, 40)).astype(np.uint8)
+    p = [np.rot90(I.predict_proba(model, np.rot90(image, k), tile=60), -k) for k in range(4)]
+    np.testing.assert_allclose(I.predict_proba(model, image, tile=60, tta="rot4"), np.mean(p, axis=0), atol=1e-5)
+    assert np.abs(p[0] - p[1]).max() > 1e-4  # an untrained network is not rotation invariant
+
+
+def test_bad_input_and_training_mode_restored():
+    model = UNet(base_channels=2, depth=2)
+    model.train()
+    with pytest.raises(ValueError, match="2D"):
+        I.predict_proba(model, np.zeros((2, 40, 40), np.uint8), tile=60)
+    with pytest.raises(ValueError, match="tta"):
+        I.predict_proba(model, np.zeros((40, 40), np.uint8), tile=60, tta="rot7")
+    I.predict_proba(model, np.zeros((40, 40), np.uint8), tile=60)
+    assert model.training
+
+
+def test_predict_cli_writes_isbi_submission_format(tmp_path):
+    from unet_repro.predict import main
+    from unet_repro.train import load_model, save_model
+
+    torch.manual_seed(0)
+    model = UNet(base_channels=2, depth=2)
+    save_model(model, tmp_path / "model.pt")
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert UNet(**payload["model_config"]).config == model.config
+    stack = np.random.default_rng(4).integers(0, 256, (2, 50, 70)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "x.tif", stack)
+    rc = main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "x.tif"),
+               "--output", str(tmp_path / "p.tif"), "--tile", "92", "--tta", "rot4", "--no-progress"])
+    assert rc == 0
+    out = tifffile.imread(tmp_path / "p.tif")
+    assert out.dtype == np.float32 and out.shape == stack.shape
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    expected = I.predict_stack(load_model(tmp_path / "model.pt"), stack, tile=92, tta="rot4")
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    tifffile.imwrite(tmp_path / "f.tif", stack.astype(np.float32))
+    assert main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "f.tif"),
+                 "--output", str(tmp_path / "q.tif"), "--no-progress"]) == 2

@@ -1,0 +1,564 @@
+"""Training the U-Net on the ISBI 2012 stack (section 3 of the paper).
+
+What the paper fixes, and this module follows:
+
+- "Due to the unpadded convolutions, the output image is smaller than the input by a constant border
+  width. To minimize the overhead and make maximum use of the GPU memory, we favor large input tiles over
+  a large batch size and hence reduce the batch to a single image. Accordingly we use a high momentum
+  (0.99) such that a large number of the previously seen training samples determine the update in the
+  current optimization step." (section 3): SGD, momentum 0.99, one 572x572 tile per step.
+- The energy function: soft-max over the final feature map combined with the cross-entropy, weighted by a
+  pre-computed weight map (eq. 1 and 2, ``unet_repro.loss`` and ``unet_repro.weights``).
+- Data augmentation with elastic deformations (section 3.1, ``unet_repro.augment``); drop-out at the end
+  of the contracting path (in the model).
+- Tiles: a random 572x572 input tile whose 388x388 output window lies inside the slice; the rest of the
+  input is extrapolated by mirroring (Fig. 2).
+
+What the paper leaves open, and is chosen here by experiment (notebook 04 reports the trials): the
+learning rate, its schedule and the number of iterations. The input scaling (grey value / 255) is ours.
+
+Weight maps: "We pre-compute the weight map for each ground truth segmentation" (section 3). They are
+computed once on the whole 512x512 training slice (so that the distances to the nearest cells are not
+truncated at a tile edge) and then cut and *deformed with the tile* by the same displacement field as the
+image and label. Recomputing them after every deformation would cost one distance transform per cell per
+step, and the smooth deformation changes the distances only slightly.
+
+Everything that draws random numbers (tile positions, augmentation, drop-out, initialisation) is seeded;
+on CPU two runs with the same configuration give identical weights, and an interrupted run resumed from
+its checkpoint ends with the same weights as an uninterrupted one (the checkpoint holds the model, the
+optimiser's momentum and every RNG state).
+
+The training loop is hand-written (no Lightning / Ignite) because it is short and the paper's details
+(one tile per step, deformed weight maps, exact resume) are easier to read in plain PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import data as data_mod
+from .inference import TTA, normalize_image, predict_stack
+from .model import UNet
+from .sizing import check_input_size, output_size
+
+__all__ = [
+    "TrainConfig",
+    "PROFILE_CONFIGS",
+    "profile_config",
+    "TileSampler",
+    "TrainResult",
+    "train",
+    "learning_rate",
+    "load_model",
+    "save_model",
+    "resolve_device",
+    "main",
+]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (saved with the model and checked on resume).
+
+    Args:
+        profile: name of the profile this came from (``ci``, ``cpu``, ``paper`` or ``custom``).
+        base_channels: channels of the first level (64 in the paper).
+        depth: poolings (4 in the paper).
+        tile: input tile side (572 in the paper); the output window is ``output_size(tile)``.
+        iterations: SGD steps, one tile each (not given in the paper).
+        lr: base learning rate (not given in the paper).
+        lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at the end) or ``"poly"`` (power 0.9).
+        warmup: steps of linear warm-up from 0 to ``lr``.
+        optimizer: ``"sgd"`` (section 3: stochastic gradient descent with momentum) or ``"adam"``
+            (a departure, for short CPU schedules; ``momentum`` is then Adam's beta1).
+        momentum: 0.99 (section 3).
+        weight_decay: L2 penalty (0: the paper mentions none).
+        dropout: drop-out probability at the end of the contracting path.
+        w0, sigma: border weight (eq. 2: w0 = 10, sigma = 5 pixels).
+        class_balance: use the class-frequency term w_c of eq. 2.
+        loss_normalize: passed to ``weighted_cross_entropy(normalize=...)`` (None: its default).
+        augment: elastic deformation and the rest of section 3.1 (``unet_repro.augment``).
+        train_slices: training slice indices (default: all but the held-out block).
+        heldout: the held-out block ``(first, stop)`` of the training stack (25..29).
+        seed: seeds every random draw.
+        checkpoint_every: steps between checkpoints (0: only at the end).
+        amp: bf16 autocast (CPU or CUDA); an option to measure, not the paper.
+        channels_last: channels-last memory format.
+        threads: CPU threads for this run (None: leave torch's setting).
+        eval_tile: tile side for held-out prediction.
+        tta: test-time augmentation for the held-out prediction (``none``, ``rot4``, ``d4``).
+    """
+
+    profile: str = "custom"
+    base_channels: int = 16
+    depth: int = 4
+    tile: int = 572
+    iterations: int = 700
+    lr: float = 0.01
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    optimizer: str = "sgd"
+    momentum: float = 0.99
+    weight_decay: float = 0.0
+    dropout: float = 0.5
+    w0: float = 10.0
+    sigma: float = 5.0
+    class_balance: bool = True
+    loss_normalize: str | None = None
+    augment: bool = True
+    train_slices: tuple[int, ...] | None = None
+    heldout: tuple[int, int] = (25, 30)
+    seed: int = 0
+    checkpoint_every: int = 100
+    amp: bool = False
+    channels_last: bool = False
+    threads: int | None = 2
+    eval_tile: int = 572
+    tta: str = "none"
+
+    def __post_init__(self) -> None:
+        check_input_size(self.tile, self.depth, "valid")
+        check_input_size(self.eval_tile, self.depth, "valid")
+        if self.iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
+        if self.lr_schedule not in ("constant", "cosine", "poly"):
+            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'poly', got {self.lr_schedule!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' (paper) or 'adam', got {self.optimizer!r}")
+        if self.tta not in ("none", "rot4", "d4"):
+            raise ValueError(f"tta must be 'none', 'rot4' or 'd4', got {self.tta!r}")
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Arguments of :class:`unet_repro.model.UNet` for this run."""
+        return dict(in_channels=1, num_classes=2, base_channels=self.base_channels, depth=self.depth,
+                    padding="valid", upsampling="transpose", batch_norm=False, dropout=self.dropout)
+
+    def slices(self, n_slices: int = 30) -> tuple[list[int], list[int]]:
+        """(training slices, held-out slices) under the evaluation protocol."""
+        train, held = data_mod.split_train_heldout(n_slices, tuple(self.heldout))
+        if self.train_slices is not None:
+            bad = [i for i in self.train_slices if i in held or not 0 <= i < n_slices]
+            if bad:
+                raise ValueError(f"train_slices {bad} are held out or out of range 0..{n_slices - 1}")
+            train = list(self.train_slices)
+        return train, held
+
+
+#: The profiles. They change sizes and schedules, never what a number means.
+PROFILE_CONFIGS: dict[str, TrainConfig] = {
+    # under 10 minutes on 2 CPU cores (see notebook 04 for the trials behind lr and iterations)
+    "ci": TrainConfig(profile="ci", base_channels=16, iterations=700, lr=0.002, lr_schedule="cosine",
+                      warmup=20, checkpoint_every=100, threads=2),
+    # about an hour on 2 CPU cores
+    "cpu": TrainConfig(profile="cpu", base_channels=32, iterations=1800, lr=0.001, lr_schedule="cosine",
+                       warmup=50, checkpoint_every=200, threads=2),
+    # the paper's network (64 base channels, 572 tiles, one tile per step, momentum 0.99), for a GPU;
+    # the paper gives no iteration count, only "10 hours on a NVidia Titan GPU (6 GB)"
+    "paper": TrainConfig(profile="paper", base_channels=64, iterations=20000, lr=0.001, lr_schedule="cosine",
+                         warmup=200, checkpoint_every=1000, threads=None, tta="d4"),
+}
+
+
+def profile_config(profile: str, **overrides: Any) -> TrainConfig:
+    """The configuration of a profile, with fields overridden (e.g. ``iterations=10``)."""
+    if profile not in PROFILE_CONFIGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_CONFIGS)}")
+    return dataclasses.replace(PROFILE_CONFIGS[profile], **overrides)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Learning rate at step ``step`` (0-based): warm-up, then constant, cosine or poly decay.
+
+    A pure function of the step, so a resumed run uses the same rates as an uninterrupted one.
+    """
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.lr_schedule == "constant" or cfg.iterations <= cfg.warmup:
+        return cfg.lr
+    frac = (step - cfg.warmup) / max(1, cfg.iterations - cfg.warmup)
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
+    return cfg.lr * (1.0 - frac) ** 0.9
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The paper's SGD with momentum (section 3), or Adam where a profile says so."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
+                                weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TileSampler:
+    """Random training tiles: a ``tile`` x ``tile`` input whose output window lies inside the slice.
+
+    Fig. 2: the input context beyond the slice border is extrapolated by mirroring. Images, labels and
+    weight maps are mirror-padded once by the context border; a tile is a crop of the padded arrays at a
+    uniformly drawn output-window position.
+
+    Args:
+        images: N x H x W float32 (normalised) slices.
+        labels: N x H x W integer classes (0 membrane, 1 cell).
+        weights: N x H x W float32 weight maps (or None).
+        tile: input tile side (valid size).
+        depth: network depth.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, tile: int,
+                 depth: int = 4) -> None:
+        self.tile = tile
+        self.out = output_size(tile, depth, "valid")
+        self.border = (tile - self.out) // 2
+        n, h, w = images.shape
+        if self.out > h or self.out > w:
+            raise ValueError(f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); "
+                             "use a smaller tile")
+        pad = ((0, 0), (self.border, self.border), (self.border, self.border))
+        self.images = np.pad(images.astype(np.float32), pad, mode="reflect")
+        self.labels = np.pad(labels, pad, mode="reflect")
+        self.weights = None if weights is None else np.pad(weights.astype(np.float32), pad, mode="reflect")
+        self.shape = (n, h, w)
+
+    def position(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """Draw (slice, top, left) of the output window (uniform over windows inside the slice)."""
+        n, h, w = self.shape
+        return int(rng.integers(n)), int(rng.integers(h - self.out + 1)), int(rng.integers(w - self.out + 1))
+
+    def crop(self, i: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The input tile whose output window starts at (y, x) of slice i, with its mirrored context."""
+        sl = (i, slice(y, y + self.tile), slice(x, x + self.tile))
+        return self.images[sl], self.labels[sl], None if self.weights is None else self.weights[sl]
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        return self.crop(*self.position(rng))
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the model, the log and the held-out prediction."""
+
+    model: UNet
+    config: TrainConfig
+    out_dir: Path
+    log: list[dict[str, float]]
+    seconds: float
+    seconds_per_iteration: float
+    heldout_prob: np.ndarray | None = None
+    heldout_slices: list[int] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    for k, v in d.items():
+        if isinstance(v, tuple):
+            d[k] = list(v)
+    return d
+
+
+def save_model(model: UNet, path: str | Path, cfg: TrainConfig | None = None, **extra: Any) -> Path:
+    """Write ``model.pt``: the state dict and everything needed to rebuild the model.
+
+    Loads with ``torch.load(path, weights_only=True)``; :func:`load_model` rebuilds the network.
+    """
+    path = Path(path)
+    payload: dict[str, Any] = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dict(model.config),
+        "train_config": _config_dict(cfg) if cfg is not None else {},
+        "input_scaling": "grey value / 255",
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:
+    """Rebuild a model written by :func:`save_model` (safe load: ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}; train one with `python -m unet_repro.train --out DIR`")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload or "model_config" not in payload:
+        raise ValueError(f"{path} is not a model written by unet_repro.train (no state_dict/model_config)")
+    model = UNet(**payload["model_config"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval()
+
+
+def _rng_state_json(rng: np.random.Generator) -> str:
+    return json.dumps(rng.bit_generator.state)
+
+
+def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images (normalised), classes (0 membrane, 1 cell) and pre-computed weight maps.
+
+    The weight maps (eq. 2) are computed once per training slice on the whole slice, with the class
+    balance ``w_c`` counted over the whole training stack (notebook 02), and cached on disk under the
+    user cache folder (the key covers labels and parameters, so a change never reuses a stale map).
+    """
+    from .weights import weight_maps
+
+    train_idx, _ = cfg.slices(len(isbi.train_images))
+    images = normalize_image(isbi.train_images[train_idx])
+    labels = isbi.train_labels[train_idx]
+    classes = (labels > 127).astype(np.int64)
+    weights = weight_maps(labels, w0=cfg.w0, sigma=cfg.sigma,
+                          class_weights=None if cfg.class_balance else (1.0, 1.0),
+                          cache_dir=data_mod.cache_dir().parent / "weight_maps")
+    return images, classes, weights
+
+
+def _save_checkpoint(path: Path, step: int, model: UNet, opt: torch.optim.Optimizer, rng: np.random.Generator,
+                     log: list[dict[str, float]], elapsed: float, cfg: TrainConfig) -> None:
+    payload = {
+        "iteration": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "np_rng": _rng_state_json(rng),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "log": [[r["iteration"], r["loss"], r["lr"], r["time"]] for r in log],
+        "elapsed": elapsed,
+        "config": _config_dict(cfg),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+_RESUME_FREE = {"iterations", "checkpoint_every", "threads", "eval_tile", "tta"}
+
+
+def _write_log(path: Path, log: list[dict[str, float]]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["iteration", "loss", "lr", "time"])
+        for r in log:
+            w.writerow([r["iteration"], f"{r['loss']:.6g}", f"{r['lr']:.6g}", f"{r['time']:.3f}"])
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    isbi: data_mod.IsbiData | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    stop_after: int | None = None,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Train a U-Net on ISBI 2012 and write ``model.pt``, ``log.csv`` and ``heldout_prob.tif`` to ``out_dir``.
+
+    Args:
+        cfg: the run's configuration (see :data:`PROFILE_CONFIGS`).
+        out_dir: output folder (created).
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists (same configuration required, except
+            for the iteration count and evaluation settings).
+        isbi: the data (default: :func:`unet_repro.data.load_isbi2012`).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        progress: show a progress bar with the loss and iterations/s.
+        stop_after: stop after this many steps as if interrupted (checkpoint written, no evaluation);
+            used to test resuming.
+        evaluate: predict the held-out slices and compute the pixel error at the end.
+
+    Returns:
+        :class:`TrainResult`.
+    """
+    from .augment import Augmenter
+    from .loss import weighted_cross_entropy
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    old_threads = torch.get_num_threads()
+    if dev.type == "cpu" and cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        isbi = isbi or data_mod.load_isbi2012()
+        images, classes, weights = _prepare_data(cfg, isbi)
+        sampler = TileSampler(images, classes, weights, cfg.tile, cfg.depth)
+        augmenter = Augmenter() if cfg.augment else Augmenter.none()
+
+        torch.manual_seed(cfg.seed)
+        model = UNet(**cfg.model_kwargs()).to(dev)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = make_optimizer(cfg, model)
+        rng = np.random.default_rng(cfg.seed)
+        log: list[dict[str, float]] = []
+        start_step, elapsed = 0, 0.0
+
+        ckpt_path = out / "checkpoint.pt"
+        if resume and ckpt_path.is_file():
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            saved = ck["config"]
+            mine = _config_dict(cfg)
+            diff = {k: (saved.get(k), v) for k, v in mine.items() if k not in _RESUME_FREE and saved.get(k) != v}
+            if diff:
+                raise ValueError(f"cannot resume {ckpt_path}: configuration differs in {diff} (saved, now); "
+                                 "use the same profile/options or another --out folder")
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            rng.bit_generator.state = json.loads(ck["np_rng"])
+            torch.set_rng_state(ck["torch_rng"])
+            if ck["cuda_rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ck["cuda_rng"])
+            start_step, elapsed = int(ck["iteration"]), float(ck["elapsed"])
+            log = [dict(iteration=int(a), loss=float(b), lr=float(c), time=float(d)) for a, b, c, d in ck["log"]]
+
+        end_step = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.iterations, initial=start_step, desc=f"train {cfg.profile}", smoothing=0.1)
+        model.train()
+        t0 = time.perf_counter() - elapsed
+        for step in range(start_step, end_step):
+            lr = learning_rate(cfg, step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            img, lab, wmap = sampler(rng)
+            img, lab, wmap = augmenter(img, lab, rng, weight=wmap)
+            x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None].to(dev)
+            if cfg.channels_last:
+                x = x.to(memory_format=torch.channels_last)
+            target = torch.from_numpy(np.ascontiguousarray(lab).astype(np.int64))[None].to(dev)
+            w = torch.from_numpy(np.ascontiguousarray(wmap, dtype=np.float32))[None].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                logits = model(x)
+            kwargs = {} if cfg.loss_normalize is None else {"normalize": cfg.loss_normalize}
+            loss = weighted_cross_entropy(logits.float(), target, w, **kwargs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss became {value} at step {step + 1} (lr {lr:g}); lower --lr")
+            log.append(dict(iteration=step + 1, loss=value, lr=lr, time=time.perf_counter() - t0))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2g}")
+            done = step + 1
+            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end_step:
+                _save_checkpoint(ckpt_path, done, model, opt, rng, log, time.perf_counter() - t0, cfg)
+                _write_log(out / "log.csv", log)
+        if bar is not None:
+            bar.close()
+        seconds = log[-1]["time"] if log else 0.0
+        result = TrainResult(model=model, config=cfg, out_dir=out, log=log, seconds=seconds,
+                             seconds_per_iteration=seconds / len(log) if log else float("nan"))
+        if stop_after is not None and end_step < cfg.iterations:
+            return result
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.contiguous_format)
+            result.model = model
+        save_model(model, out / "model.pt", cfg, iterations=len(log), seconds=seconds)
+        _write_log(out / "log.csv", log)
+        if evaluate:
+            evaluate_heldout(result, isbi, device=dev)
+        return result
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch.device | str = "cpu") -> None:
+    """Predict the held-out slices, write ``heldout_prob.tif`` and ``metrics.json`` (pixel error).
+
+    The pixel error is the ISBI 2012 one: 1 - the best F-score of the cell class over the thresholds
+    0.0, 0.1, ..., 1.0 (``unet_repro.metrics.pixel_error``), on the held-out block of the training stack.
+    """
+    import tifffile
+
+    from .metrics import pixel_error
+
+    cfg = result.config
+    _, held = cfg.slices(len(isbi.train_images))
+    t0 = time.perf_counter()
+    prob = predict_stack(result.model, isbi.train_images[held], tile=cfg.eval_tile, tta=cfg.tta)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - t0
+    tifffile.imwrite(result.out_dir / "heldout_prob.tif", prob.astype(np.float32), photometric="minisblack")
+    err = float(pixel_error(prob, isbi.train_labels[held]))
+    result.heldout_prob, result.heldout_slices = prob, held
+    result.metrics = {"pixel_error": err, "predict_seconds": seconds, "tta": cfg.tta}  # type: ignore[dict-item]
+    summary = {
+        "profile": cfg.profile, "iterations": len(result.log), "train_seconds": result.seconds,
+        "seconds_per_iteration": result.seconds_per_iteration, "heldout_slices": held,
+        "heldout_pixel_error": err, "predict_seconds": seconds, "tta": cfg.tta,
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+    }
+    (result.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _parse_slices(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    return tuple(int(t) for t in text.split(","))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m unet_repro.train --profile ci|cpu|paper --out DIR [--resume]``."""
+    p = argparse.ArgumentParser(prog="python -m unet_repro.train", description=__doc__.split("\n")[0])
+    p.add_argument("--profile", default="ci", choices=list(PROFILE_CONFIGS))
+    p.add_argument("--out", default="", help="output folder (default: build/runs/<profile>/)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine", "poly"])
+    p.add_argument("--optimizer", choices=["sgd", "adam"], help="sgd is the paper's")
+    p.add_argument("--base-channels", type=int)
+    p.add_argument("--tile", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--tta", choices=["none", "rot4", "d4"])
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (measure it; not the paper)")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--threads", type=int, help="CPU threads (profile default: 2 for ci/cpu)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    overrides = {k: v for k, v in dict(
+        iterations=args.iterations, lr=args.lr, lr_schedule=args.lr_schedule, base_channels=args.base_channels,
+        tile=args.tile, eval_tile=args.tile, seed=args.seed, tta=args.tta, threads=args.threads,
+        optimizer=args.optimizer,
+    ).items() if v is not None}
+    if args.amp:
+        overrides["amp"] = True
+    if args.channels_last:
+        overrides["channels_last"] = True
+    cfg = profile_config(args.profile, **overrides)
+    if args.out:
+        out = Path(args.out)
+    else:
+        from .results import run_dir
+
+        out = run_dir(args.profile)
+    res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress)
+    print(json.dumps({"out": str(out), "seconds": round(res.seconds, 1),
+                      "seconds_per_iteration": round(res.seconds_per_iteration, 4), **res.metrics}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

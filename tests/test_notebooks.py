@@ -43,3 +43,14 @@ def test_notebook_has_colab_badge_and_install_cell(path):
     nb = nbformat.read(path, as_version=4)
     assert f"colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/{path.name}" in nb.cells[0].source
     assert any('"google.colab" in sys.modules' in c.source for c in nb.cells[:3])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter(path):
+    """papermill must parse each parameter line (a quote in a comment can hide one from it)."""
+    import papermill as pm
+
+    nb = nbformat.read(path, as_version=4)
+    tagged = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = {t.id for node in ast.walk(ast.parse(tagged.source)) if isinstance(node, ast.Assign) for t in node.targets}
+    assert names <= set(pm.inspect_notebook(str(path))), "papermill cannot parse some parameter lines"

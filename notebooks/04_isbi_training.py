@@ -61,7 +61,7 @@ from unet_repro.data import load_isbi2012, split_train_heldout
 from unet_repro.inference import TTA_TRANSFORMS, normalize_image, predict_stack
 from unet_repro.model import UNet
 from unet_repro.results import run_dir
-from unet_repro.train import TileSampler, load_model, profile_config, resolve_device, train
+from unet_repro.train import TileSampler, is_finished_run, load_model, profile_config, resolve_device, train
 from unet_repro.weights import weight_maps
 
 RUN = Path(run_path) if run_path else run_dir(profile)
@@ -172,12 +172,7 @@ plt.close(fig)
 print(cfg)
 dev = resolve_device(device)
 summary_path = RUN / "metrics.json"
-done = False
-if (RUN / "model.pt").is_file() and summary_path.is_file():
-    saved = torch.load(RUN / "model.pt", map_location="cpu", weights_only=True)["train_config"]
-    mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
-    done = all(saved.get(k) == v for k, v in mine.items() if k != "checkpoint_every")
-if done:
+if is_finished_run(cfg, RUN):
     print("a finished run of this configuration is in", RUN, "- reusing it")
     model = load_model(RUN / "model.pt", dev)
 else:

@@ -97,6 +97,10 @@ def test_two_runs_identical_and_outputs(isbi, tmp_path):
     assert summary["heldout_slices"] == [25, 26, 27, 28, 29]
     assert 0.0 <= summary["heldout_pixel_error"] <= 1.0
 
+    # a finished run is recognised (notebook 04 reuses it), but only for exactly its configuration
+    assert T.is_finished_run(_tiny(), out) and T.is_finished_run(_tiny(checkpoint_every=3), out)
+    assert not T.is_finished_run(_tiny(lr=0.02), out) and not T.is_finished_run(_tiny(), tmp_path / "b")
+
 
 def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
     full = T.train(_tiny(), tmp_path / "full", isbi=isbi, progress=False, device="cpu", evaluate=False)

@@ -62,6 +62,7 @@ __all__ = [
     "train",
     "learning_rate",
     "load_model",
+    "is_finished_run",
     "save_model",
     "resolve_device",
     "main",
@@ -295,6 +296,18 @@ def save_model(model: UNet, path: str | Path, cfg: TrainConfig | None = None, **
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
+
+
+def is_finished_run(cfg: TrainConfig, out: str | Path) -> bool:
+    """True when ``out`` holds a finished run (``model.pt`` and ``metrics.json``) of exactly ``cfg``.
+
+    Only ``checkpoint_every`` may differ: it changes when checkpoints are written, not the weights.
+    """
+    out = Path(out)
+    if not ((out / "model.pt").is_file() and (out / "metrics.json").is_file()):
+        return False
+    saved = torch.load(out / "model.pt", map_location="cpu", weights_only=True).get("train_config", {})
+    return all(saved.get(k) == v for k, v in _config_dict(cfg).items() if k != "checkpoint_every")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:

@@ -52,6 +52,14 @@ def test_small_sizes_have_no_valid_size_below():
         sizing.check_input_size(100)
 
 
+@pytest.mark.parametrize("depth", [1, 4, 6, 8])
+def test_nearest_valid_size_above_exists_at_any_depth(depth):
+    """Below the smallest valid size (which grows like 2**depth) the next valid size is still named."""
+    below, above = sizing.nearest_valid_sizes(10, depth)
+    assert below is None or below < 10
+    assert above == sizing.valid_input_sizes(11, 10 * 2 ** (depth + 2), depth)[0]
+
+
 def test_same_padding_sizes():
     assert sizing.output_size(64, padding="same") == 64
     assert sizing.valid_input_sizes(1, 64, padding="same") == [16, 32, 48, 64]

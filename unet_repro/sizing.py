@@ -11,6 +11,7 @@ Pure arithmetic: this module imports no torch (``center_crop`` slices whatever a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal, Sequence, TypeVar
 
@@ -165,7 +166,7 @@ def nearest_valid_sizes(input_size: int, depth: int = 4, padding: Padding = "val
     """The largest valid size below ``input_size`` (None if there is none) and the smallest above."""
     _check_args(depth, padding)
     below = next((n for n in range(input_size - 1, 0, -1) if _sizes_ok(n, depth, padding)), None)
-    above = next(n for n in range(max(1, input_size + 1), input_size + 2 ** (depth + 2) + 400) if _sizes_ok(n, depth, padding))
+    above = next(n for n in itertools.count(max(1, input_size + 1)) if _sizes_ok(n, depth, padding))
     return below, above
 
 

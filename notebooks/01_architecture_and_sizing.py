@@ -181,11 +181,12 @@ print(f"572 tile: {r572.efficiency:.1%} of the input pixels get a prediction, "
 
 # %%
 from unet_repro.data import load_isbi2012
+from unet_repro.inference import mirror_canvas
 
 image = load_isbi2012().train_images[0]
 starts, out, b = sizing.tile_layout(image.shape[0], TILE)
 extent = starts[-1] + out
-mirrored = np.pad(image, (b, extent - image.shape[0] + b), mode="reflect")  # what inference.mirror_canvas does
+mirrored = mirror_canvas(image, (extent, extent), b)  # the canvas overlap-tile prediction cuts tiles from
 overlap = pd.DataFrame([{
     "slice_size": image.shape[0], "tile_input": TILE, "tile_output": out, "border": b,
     "tiles_per_axis": len(starts), "tiles": len(starts) ** 2, "window_starts": " ".join(map(str, starts)),

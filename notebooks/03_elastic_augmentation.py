@@ -68,6 +68,7 @@ from unet_repro.augment import (
     label_topology,
 )
 from unet_repro.data import load_isbi2012
+from unet_repro.inference import mirror_canvas, normalize_image
 
 # Sizes per profile: how many random fields and deformed tiles are measured (never what is measured).
 N_FIELDS = {"ci": 400, "cpu": 4000, "paper": 4000}[profile]
@@ -85,8 +86,8 @@ print("training stack:", data.train_images.shape, "labels:", np.unique(data.trai
 
 def tile_of(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Slice k as a 572x572 mirror-extended training tile: image in [0, 1] and its label (0 membrane, 255 cell)."""
-    img = np.pad(data.train_images[k].astype(np.float32) / 255.0, PAD, mode="reflect")
-    lab = np.pad(data.train_labels[k], PAD, mode="reflect")
+    img = mirror_canvas(normalize_image(data.train_images[k]), (512, 512), PAD)
+    lab = mirror_canvas(data.train_labels[k], (512, 512), PAD)
     return img, lab
 
 

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from . import data as data_mod
-from .inference import TTA, normalize_image, predict_stack
+from .inference import TTA, mirror_canvas, normalize_image, predict_stack
 from .model import UNet
 from .sizing import check_input_size, output_size
 
@@ -236,10 +236,10 @@ class TileSampler:
         if self.out > h or self.out > w:
             raise ValueError(f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); "
                              "use a smaller tile")
-        pad = ((0, 0), (self.border, self.border), (self.border, self.border))
-        self.images = np.pad(images.astype(np.float32), pad, mode="reflect")
-        self.labels = np.pad(labels, pad, mode="reflect")
-        self.weights = None if weights is None else np.pad(weights.astype(np.float32), pad, mode="reflect")
+        b = self.border
+        self.images = mirror_canvas(images.astype(np.float32), (h, w), b)
+        self.labels = mirror_canvas(labels, (h, w), b)
+        self.weights = None if weights is None else mirror_canvas(weights.astype(np.float32), (h, w), b)
         self.shape = (n, h, w)
 
     def position(self, rng: np.random.Generator) -> tuple[int, int, int]:

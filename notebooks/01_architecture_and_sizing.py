@@ -13,7 +13,7 @@
 
 # %% [markdown]
 # # 01. The architecture and its tile arithmetic
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/01_architecture_and_sizing.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/01_architecture_and_sizing.ipynb)
 #
 # Section 2 of the paper: *"The network architecture is illustrated in Figure 1. It consists of a
 # contracting path (left side) and an expansive path (right side). The contracting path follows the
@@ -27,11 +27,16 @@
 # 512x512 ISBI slice (the overlap-tile strategy of Fig. 2), and why the paper favours large tiles.
 
 # %%
-# On Colab, install the package first; elsewhere this cell does nothing.
+# On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
+# ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
+# and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+    import importlib.util
+    if importlib.util.find_spec("unet_repro") is None:
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

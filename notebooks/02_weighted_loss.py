@@ -13,7 +13,7 @@
 
 # %% [markdown]
 # # 02. The weighted loss and the border weight maps
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/02_weighted_loss.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/02_weighted_loss.ipynb)
 #
 # Section 3 of the paper: *"The energy function is computed by a pixel-wise soft-max over the final feature
 # map combined with the cross entropy loss function."* The cross-entropy is weighted per pixel (eq. 1),
@@ -49,11 +49,16 @@
 # - $w_c$ is the balanced weight $N / (2 N_k)$, counted over the whole training stack (section "Class balance").
 
 # %%
-# On Colab, install the package first; elsewhere this cell does nothing.
+# On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
+# ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
+# and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+    import importlib.util
+    if importlib.util.find_spec("unet_repro") is None:
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

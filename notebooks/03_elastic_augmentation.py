@@ -13,7 +13,7 @@
 
 # %% [markdown]
 # # 03. Elastic deformation and the paper's augmentation
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/03_elastic_augmentation.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/03_elastic_augmentation.ipynb)
 #
 # With 30 training slices, augmentation is what teaches the network the invariances it needs. Section 3.1
 # of the paper: "Data augmentation is essential to teach the network the desired invariance and robustness
@@ -32,11 +32,16 @@
 # `unet_repro.augment`; drop-out lives in the model (notebook 01), not here.
 
 # %%
-# On Colab, install the package first; elsewhere this cell does nothing.
+# On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
+# ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
+# and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+    import importlib.util
+    if importlib.util.find_spec("unet_repro") is None:
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

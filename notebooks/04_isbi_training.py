@@ -13,7 +13,7 @@
 
 # %% [markdown]
 # # 04. Training on ISBI 2012 and overlap-tile prediction
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/04_isbi_training.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/04_isbi_training.ipynb)
 #
 # Section 3 of the paper trains the network on the ISBI 2012 EM stack with stochastic gradient descent,
 # one large tile per step, the weighted loss of notebook 02 and the elastic augmentation of notebook 03, and
@@ -28,11 +28,16 @@
 # numbers (Table 1), which came from the organisers' server.
 
 # %%
-# On Colab, install the package first; elsewhere this cell does nothing.
+# On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
+# ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
+# and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+    import importlib.util
+    if importlib.util.find_spec("unet_repro") is None:
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

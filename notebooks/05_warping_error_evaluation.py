@@ -13,7 +13,7 @@
 
 # %% [markdown]
 # # 05. Warping, Rand and pixel error: the ISBI 2012 evaluation
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/05_warping_error_evaluation.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/05_warping_error_evaluation.ipynb)
 #
 # Table 1 of the paper ranks the EM segmentation challenge entries by three numbers that the ISBI 2012
 # challenge server computed: warping error, Rand error and pixel error. Section 3.3: *"The u-net
@@ -29,11 +29,16 @@
 # by notebook 04 on the held-out training slices 25-29.
 
 # %%
-# On Colab, install the package first; elsewhere this cell does nothing.
+# On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
+# ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
+# and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "unet-repro[notebooks] @ git+https://github.com/unet-repro/unet-repro"], check=True)
+    import importlib.util
+    if importlib.util.find_spec("unet_repro") is None:
+        import subprocess
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

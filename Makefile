@@ -10,7 +10,7 @@ PROFILE ?= ci
 # The ISBI 2012 data: a ../shared copy when there is one, else the package downloads and verifies it.
 export UNET_REPRO_DATA ?= $(wildcard $(abspath ..)/shared/data/isbi2012)
 
-.PHONY: reproduce test test-fast benchmarks clean
+.PHONY: reproduce test test-fast benchmarks clean sync
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-fast: $(VENV)/.installed
 
 benchmarks: $(VENV)/.installed
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# notebooks/NN_*.py (py:percent) is the source: write its cells into the paired .ipynb (keeping the
+# notebook's metadata and cell ids), then strip outputs. A later `jupytext --sync` then changes nothing.
+sync: $(VENV)/.installed
+	$(VENV)/bin/jupytext --update --to ipynb notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb
 
 clean:
 	rm -rf build $(VENV)

@@ -40,6 +40,7 @@ def weighted_cross_entropy(
     target: torch.Tensor,
     weight: torch.Tensor,
     normalize: Normalize = "weights",
+    validate: bool = True,
 ) -> torch.Tensor:
     """Weighted pixel-wise cross-entropy of eq. 1 (with the sign that makes it an energy to minimise).
 
@@ -52,6 +53,10 @@ def weighted_cross_entropy(
             :func:`unet_repro.sizing.center_crop`, the helper the model uses for its skip connections.
         normalize: ``"weights"``: ``sum w * nll / sum w``; ``"pixels"``: ``sum w * nll / (N h w)``;
             ``"none"``: ``sum w * nll``.
+        validate: check the values of ``target`` and ``weight`` (class range, finite non-negative weights,
+            a positive weight sum). Each check reads a value back from the device, so the training loop,
+            which checks its label and weight arrays once before the first step, passes False on a GPU;
+            the arithmetic is the same either way.
 
     Returns:
         A scalar tensor (differentiable with respect to ``logits``).
@@ -90,13 +95,13 @@ def weighted_cross_entropy(
         except ValueError as exc:
             raise ValueError(f"target/weight {tuple(target.shape[-2:])} do not fit the {h}x{w} output: {exc}") from None
     target = target.long()
-    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= c):
+    if validate and target.numel() and (int(target.min()) < 0 or int(target.max()) >= c):
         raise ValueError(
             f"target values must be class indices in 0..{c - 1}, got {int(target.min())}..{int(target.max())} "
             "(ISBI labels 0/255 must be mapped to 0 = membrane, 1 = cell)"
         )
     weight = weight.to(device=logits.device, dtype=logits.dtype)
-    if not torch.isfinite(weight).all() or bool((weight < 0).any()):
+    if validate and (not torch.isfinite(weight).all() or bool((weight < 0).any())):
         raise ValueError("weight must be finite and >= 0 everywhere")
     logp = F.log_softmax(logits, dim=1)
     nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1)
@@ -106,6 +111,6 @@ def weighted_cross_entropy(
     if normalize == "pixels":
         return total / nll.numel()
     wsum = weight.sum()
-    if float(wsum) <= 0:
+    if validate and float(wsum) <= 0:
         raise ValueError("the weights sum to 0, so normalize='weights' is undefined; use normalize='pixels'")
     return total / wsum

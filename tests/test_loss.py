@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from unet_repro.loss import weighted_cross_entropy
+from unet_repro.weights import border_weight_map
 
 
 def _data(seed: int = 0, n: int = 2, c: int = 2, h: int = 6, w: int = 7, scale: float = 3.0):
@@ -79,15 +81,36 @@ def test_gradient_finite_and_correct_for_extreme_logits():
     assert torch.allclose(logits.grad, expected, atol=1e-6)
 
 
-def test_weights_emphasise_border_pixels():
-    """Same prediction error on a border pixel costs more when its weight is higher (eq. 1's purpose)."""
-    logits = torch.zeros(1, 2, 1, 2, dtype=torch.float64)
-    logits[0, 0, 0, 0] = 2.0  # pixel 0 predicted membrane (wrong, it is cell)
-    logits[0, 1, 0, 1] = 2.0  # pixel 1 predicted cell (right)
-    target = torch.tensor([[[1, 1]]])
-    plain = weighted_cross_entropy(logits, target, torch.ones(1, 1, 2, dtype=torch.float64), "pixels")
-    border = weighted_cross_entropy(logits, target, torch.tensor([[[10.0, 1.0]]], dtype=torch.float64), "pixels")
-    assert border > 5 * plain
+def _two_cells() -> np.ndarray:
+    """0 = membrane, 255 = cell: two 30x24 cells separated by a 2-pixel membrane gap (columns 29 and 30)."""
+    label = np.zeros((40, 60), np.uint8)
+    label[5:35, 5:29] = 255
+    label[5:35, 31:55] = 255
+    return label
+
+
+def test_eq1_with_eq2_weights_costs_a_border_error_more():
+    """Eq. 1 with the eq. 2 map of two touching cells: the same misclassification costs w(x) times the
+    per-pixel log-loss, so an error in the separation gap costs more than one in a cell or far out in the
+    membrane, by the factor eq. 2 predicts (w0 = 10, sigma = 5, d1 = 1 and d2 = 2 px in the gap,
+    w_c = N / (2 N_k) from the label's class counts)."""
+    label = _two_cells()
+    wmap = torch.from_numpy(border_weight_map(label, w0=10.0, sigma=5.0))[None].double()
+    target = torch.from_numpy((label > 0).astype(np.int64))[None]
+    correct = torch.stack([(target == 0), (target == 1)], 1).double() * 8.0 - 4.0  # confident and right
+
+    def cost_of_error_at(y: int, x: int) -> float:
+        logits = correct.clone()
+        logits[0, :, y, x] = -logits[0, :, y, x]  # the same confident mistake, wherever it is made
+        return float(weighted_cross_entropy(logits, target, wmap) - weighted_cross_entropy(correct, target, wmap))
+
+    gap, cell, far = (20, 29), (20, 15), (1, 1)  # gap pixel next to the left cell; cell interior; membrane corner
+    n, n_cell = label.size, int((label > 0).sum())
+    w_membrane, w_cell = n / (2 * (n - n_cell)), n / (2 * n_cell)
+    w_gap = w_membrane + 10.0 * math.exp(-((1.0 + 2.0) ** 2) / (2 * 5.0**2))
+    assert cost_of_error_at(*gap) / cost_of_error_at(*cell) == pytest.approx(w_gap / w_cell, rel=1e-4)
+    assert cost_of_error_at(*gap) / cost_of_error_at(*far) == pytest.approx(w_gap / w_membrane, rel=1e-4)
+    assert cost_of_error_at(*gap) > 5 * cost_of_error_at(*far)  # the border term dominates in the gap
 
 
 @pytest.mark.parametrize(

@@ -44,10 +44,8 @@ def test_output_size_matches_sizing(depth, padding, upsampling):
                                 dict(depth=2, base_channels=8, in_channels=3, num_classes=5)])
 def test_hand_derived_parameters_and_flops_match_torch(kw):
     model = UNet(**kw)
-    n = sizing.valid_input_sizes(150, 700, model.config["depth"], model.config["padding"])[-1]
-    rows = sizing.feature_maps(n, model.config["depth"], model.config["padding"], model.config["base_channels"],
-                               model.config["in_channels"], model.config["num_classes"], model.config["upsampling"],
-                               model.config["batch_norm"])
+    n = sizing.valid_input_sizes(150, 700, model.config.depth, model.config.padding)[-1]
+    rows = sizing.feature_maps(n, model.config)
     assert sum(r.params for r in rows) == sum(p.numel() for p in model.parameters())
     assert sum(r.flops for r in rows) == count_flops(model.config, n)
     traced = trace_feature_maps(model, n)
@@ -84,16 +82,58 @@ def test_paper_example_fan_in():
     assert fan_in(nn.Conv2d(64, 64, 3)) == 576
 
 
+def _outputs_of_every_module(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One forward pass, recording the output of every named sub-module (leaves and blocks)."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_hook(lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().clone()))
+               for name, m in model.named_modules() if name]
+    try:
+        seen[""] = model(x).detach()
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
 def test_dropout_at_end_of_contracting_path():
-    model = UNet(base_channels=4)
+    """Section 3.1: "Drop-out layers at the end of the contracting path". In training mode the bottom block's
+    output, and nothing computed before it, is dropped at rate p (survivors scaled by 1 / (1 - p)); the
+    dropped map is what the first up-convolution receives; nothing else in the network is random."""
+    torch.manual_seed(0)
+    model = UNet(base_channels=4, depth=2, dropout=0.5)
     assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
     x = torch.randn(1, 1, 188, 188)
+    received: list[torch.Tensor] = []
+    hook = model.up[0].register_forward_pre_hook(lambda _m, inp: received.append(inp[0].detach().clone()))
     model.train()
-    a, b = model(x), model(x)
-    assert not torch.equal(a, b)  # drop-out is active in training
+    torch.manual_seed(1)
+    a = _outputs_of_every_module(model, x)
+    torch.manual_seed(2)
+    b = _outputs_of_every_module(model, x)
+    hook.remove()
+    order = list(a)  # forward order of the hooks' calls
+    first_random = next(name for name in order if not torch.equal(a[name], b[name]))
+    assert first_random == "dropout", f"the first random output is {first_random!r}, not the drop-out's"
+    assert all(torch.equal(a[n], b[n]) for n in order[: order.index("dropout")])  # contracting path: no drop-out
+    assert order.index("dropout") == order.index("bottom") + 1 and order[order.index("dropout") + 1].startswith("up.0")
+    bottom, dropped = a["bottom"], a["dropout"]
+    assert torch.equal(received[0], dropped)  # the first up-convolution gets the dropped map
+    alive = bottom > 0  # ReLU zeros are not drop-out's doing
+    kept = dropped[alive] != 0
+    rate = 1.0 - kept.float().mean().item()
+    n = int(alive.sum())
+    assert n > 2000 and abs(rate - 0.5) < 4 * (0.25 / n) ** 0.5, (rate, n)
+    torch.testing.assert_close(dropped[alive][kept], 2.0 * bottom[alive][kept])
+    # without drop-out, two training-mode passes are identical: no other layer draws random numbers
+    torch.manual_seed(0)
+    plain = UNet(base_channels=4, depth=2, dropout=0.0).train()
+    assert isinstance(plain.dropout, nn.Identity)
+    torch.manual_seed(1)
+    y1 = plain(x)
+    torch.manual_seed(2)
+    assert torch.equal(y1, plain(x))
     model.eval()
     assert torch.equal(model(x), model(x))
-    assert isinstance(UNet(base_channels=4, dropout=0.0).dropout, nn.Identity)
 
 
 def test_invalid_size_names_nearest_valid_sizes():
@@ -128,20 +168,74 @@ def test_bad_constructor_arguments(kw):
 
 def test_config_rebuilds_model():
     model = UNet(base_channels=8, depth=3, padding="same", dropout=0.1)
-    clone = UNet(**model.config)
+    clone = UNet(model.config)
     assert clone.config == model.config
     assert [p.shape for p in clone.parameters()] == [p.shape for p in model.parameters()]
 
 
-def test_skip_connections_carry_information():
-    """The left half of the concatenation reaches the output: zeroing the up-path input changes nothing else."""
+def _cut_skips(model: UNet, levels: list[int]) -> list:
+    """Zero the contracting-path half of the concatenation entering the decoder blocks ``levels``."""
+
+    def zero_left_half(_module, inputs):
+        (z,) = inputs
+        z = z.clone()
+        z[:, : z.shape[1] // 2] = 0
+        return (z,)
+
+    return [model.dec[i].register_forward_pre_hook(zero_left_half) for i in levels]
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_skip_connections_carry_information(upsampling):
+    """Fig. 1 (grey arrows): each decoder block receives [centre-cropped encoder map, up-sampled map], and the
+    output depends on that left half. Compared with the same network whose skips are cut (zeroed by a hook),
+    the output changes at every level, and the full-resolution skip is what makes a 1-pixel change of the
+    input move the output right above it."""
     torch.manual_seed(0)
-    model = UNet(base_channels=4, depth=2, dropout=0.0).eval()
-    x = torch.randn(1, 1, 140, 140, requires_grad=True)
-    y = model(x)
-    y[0, 1, 50, 50].backward()
-    grad = x.grad[0, 0].abs() > 0
-    rows = torch.nonzero(grad.any(1)).flatten()
-    width = int(rows.max() - rows.min() + 1)
-    assert width <= sizing.receptive_field(2)
-    assert width >= 2 * sizing.border(140, 2) - 8  # the path reaches far (bottom) and near (skip)
+    depth = 3
+    model = UNet(base_channels=4, depth=depth, dropout=0.0, upsampling=upsampling).eval()
+    n = sizing.valid_input_sizes(100, 200, depth, "valid")[0]
+    x = torch.randn(1, 1, n, n)
+    enc: dict[int, torch.Tensor] = {}
+    dec_in: dict[int, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, out, i=i: enc.__setitem__(i, out.detach().clone()))
+             for i, m in enumerate(model.down)]
+    hooks += [m.register_forward_pre_hook(lambda _m, inp, i=i: dec_in.__setitem__(i, inp[0].detach().clone()))
+              for i, m in enumerate(model.dec)]
+    with torch.no_grad():
+        y = model(x)
+    for h in hooks:
+        h.remove()
+    for i in range(depth):
+        level = depth - 1 - i  # dec[0] is the deepest decoder block, fed by the deepest encoder block
+        left = dec_in[i][:, : dec_in[i].shape[1] // 2]
+        assert torch.equal(left, sizing.center_crop(enc[level], left.shape[-2:])), f"decoder {i}: not enc{level + 1}"
+        assert left.abs().sum() > 0
+    for i in range(depth):  # cutting any one skip changes the output (exactly nothing if it was already cut)
+        handles = _cut_skips(model, [i])
+        with torch.no_grad():
+            cut = model(x)
+        for h in handles:
+            h.remove()
+        change = float((cut - y).abs().mean() / y.abs().mean())
+        assert change > 0.005, f"cutting the skip into decoder {i} changes the output by {change:.2g} only"
+
+    def response(m: UNet) -> torch.Tensor:
+        """|d output(centre) / d input| over the input, for the membrane-vs-cell logit difference."""
+        xi = x.clone().requires_grad_(True)
+        out = m(xi)
+        c = out.shape[-1] // 2
+        (out[0, 1, c, c] - out[0, 0, c, c]).backward()
+        return xi.grad[0, 0].abs()
+
+    g_full = response(model)
+    handles = _cut_skips(model, list(range(depth)))
+    g_cut = response(model)
+    for h in handles:
+        h.remove()
+    c = n // 2
+    near = (slice(c - 2, c + 3), slice(c - 2, c + 3))  # the input pixels right above the output pixel
+    # through the skips the output pixel responds to its own input neighbourhood far more than via the bottom
+    full, cut_only = float(g_full[near].sum()), float(g_cut[near].sum())
+    assert full > 2 * cut_only, f"centre response with skips {full:.3g}, with skips cut {cut_only:.3g}"
+    assert not torch.allclose(g_full, g_cut)

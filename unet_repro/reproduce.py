@@ -6,6 +6,9 @@ cell tagged ``parameters``), writes the executed notebooks and fresh tables to `
 and compares each fresh table with the committed one in ``results/`` (``results/<profile>/`` for other
 profiles) under the rules written beside it (see :mod:`unet_repro.results`): exact quantities must be
 identical, stochastic ones within their stated tolerance, measured ones (times) are only reported.
+Each executed notebook, with its outputs, is also kept beside the fresh tables (``notebooks/NN_name.ipynb``,
+machine-specific paths and timestamps removed), so that ``results/notebooks/`` shows every figure and table
+to a reader who runs nothing. Progress bars stay off (``UNET_REPRO_PROGRESS=0``, see :mod:`unet_repro.runs`).
 When everything matches, the fresh tables and figures are copied into the results folder (``--no-write``
 keeps it untouched; ``--update`` copies even after a mismatch, for a deliberate change). The exit status
 is non-zero on any mismatch or failed cell, and the summary names the notebook and the cell.
@@ -14,6 +17,8 @@ is non-zero on any mismatch or failed cell, and the summary names the notebook a
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import time
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from .results import DEFAULT_PROFILE, PROFILES, Check, compare_tables, repo_root
 
-__all__ = ["NotebookRun", "find_notebooks", "run_notebook", "main"]
+__all__ = ["NotebookRun", "find_notebooks", "run_notebook", "publishable_notebook", "main"]
 
 
 @dataclass
@@ -59,11 +64,18 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel: str = "py
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .runs import PROGRESS_ENV
+
+    old_progress = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "0"  # the kernel inherits it: no progress bars in the executed notebooks
     try:
         pm.execute_notebook(
             str(path), str(executed), parameters=parameters, kernel_name=kernel, language="python", cwd=str(path.parent),
             progress_bar=sys.stderr.isatty(), log_output=False,
         )
+        if parameters.get("out_dir"):
+            root = repo_root(path.resolve().parent) or path.resolve().parent
+            publishable_notebook(executed, Path(parameters["out_dir"]) / "notebooks" / path.name, root)
     except PapermillExecutionError as exc:
         first = next((ln for ln in exc.source.splitlines() if ln.strip()), "")
         return (
@@ -72,7 +84,32 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel: str = "py
         )
     except Exception as exc:  # kernel died, bad parameters, unreadable notebook
         return f"could not execute: {type(exc).__name__}: {exc}"
+    finally:
+        if old_progress is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = old_progress
     return ""
+
+
+def publishable_notebook(executed: Path, dest: Path, root: Path) -> Path:
+    """Copy an executed notebook to ``dest`` for readers: outputs kept; run-specific noise removed.
+
+    Removed: papermill's and Jupyter's timestamps and durations (notebook and cell metadata), and the
+    absolute path of the checkout (``root``) wherever it appears in sources or outputs, so the copy
+    changes only when a result does.
+    """
+    nb = json.loads(Path(executed).read_text())
+    nb.get("metadata", {}).pop("papermill", None)
+    for cell in nb.get("cells", []):
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    prefix = str(Path(root).resolve()) + os.sep
+    text = text.replace(json.dumps(prefix)[1:-1], "")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return dest
 
 
 def _tables(folder: Path, prefix: str) -> dict[str, Path]:

@@ -44,7 +44,7 @@ profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the 
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, write_table
+from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
 RESULTS = default_results_dir(profile, out_dir)
 
 import matplotlib.pyplot as plt
@@ -167,7 +167,7 @@ for a in ax:
     a.axvline(TILE, color="grey", ls="--", lw=1)
     a.text(TILE + 6, 0.9, "paper: 572", color="grey", transform=a.get_xaxis_transform())
 fig.tight_layout()
-fig.savefig(RESULTS / "figures" / "01_tile_efficiency.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "01_tile_efficiency", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -213,7 +213,7 @@ for k, (y, x) in enumerate([(y, x) for y in starts for x in starts]):
 ax.set(xlim=(-b - 5, extent + b + 5), ylim=(extent + b + 5, -b - 5),
        title="4 input tiles of 572 (dashed) with 388 outputs (solid) on slice 0\n"
              "(dotted: the 512x512 slice; everything outside it is mirrored)")
-fig.savefig(RESULTS / "figures" / "01_overlap_tile.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "01_overlap_tile", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -239,8 +239,8 @@ variants = {
 rows = []
 for name, kw in variants.items():
     m = UNet(**kw)
-    n = TILE if m.config["padding"] == "valid" else 576
-    o = sizing.output_size(n, padding=m.config["padding"])
+    n = TILE if m.config.padding == "valid" else 576
+    o = sizing.output_size(n, padding=m.config.padding)
     f = count_flops(m.config, n)
     rows.append({"variant": name, "input": n, "output": o, "params": sum(p.numel() for p in m.parameters()),
                  "gflops": round(f / 1e9, 3), "mflops_per_output_pixel": round(f / o**2 / 1e6, 3)})

@@ -66,7 +66,7 @@ profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the 
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, write_table
+from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
 RESULTS = default_results_dir(profile, out_dir)
 
 import importlib.util
@@ -114,7 +114,7 @@ ax.set_xlabel("ISBI training slice")
 ax.set_ylabel("class weight N / (2 N_k)")
 ax.legend(fontsize=8, ncol=2)
 ax.set_title("Class balance of the ISBI labels")
-fig.savefig(RESULTS / "figures" / "02_class_balance.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "02_class_balance", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -158,7 +158,7 @@ axes[3].set_title("(d) zoom: thin membranes between cells are heavy")
 fig.colorbar(im, ax=axes[3], fraction=0.046)
 for a in axes:
     a.set_axis_off()
-fig.savefig(RESULTS / "figures" / "02_fig3_isbi.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "02_fig3_isbi", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -204,7 +204,7 @@ axes[1].set_xlabel(f"pixels along the red line (0 = pixel ({py}, {px}))")
 axes[1].set_ylabel("distance (pixels)")
 axes[1].legend(fontsize=8, loc="upper left")
 axes[1].set_title("d1, d2 and w across a membrane about 5 pixels wide")
-fig.savefig(RESULTS / "figures" / "02_profile.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "02_profile", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -253,7 +253,7 @@ axes[3].set_title("not separated: one blob, no border term")
 fig.colorbar(im, ax=axes[3], fraction=0.046)
 for a in axes:
     a.set_axis_off()
-fig.savefig(RESULTS / "figures" / "02_touching_cells.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "02_touching_cells", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -287,7 +287,7 @@ for i, a in enumerate(grid_w0):
                              fontsize=10)
         axes[i, j].set_axis_off()
 fig.colorbar(im, ax=axes, fraction=0.025)
-fig.savefig(RESULTS / "figures" / "02_w0_sigma.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "02_w0_sigma", RESULTS)
 plt.show()
 plt.close(fig)
 

@@ -49,7 +49,7 @@ profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the 
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, write_table
+from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
 RESULTS = default_results_dir(profile, out_dir)
 
 # %%
@@ -127,7 +127,7 @@ ax.set_title("3x3 control displacements (red) and the bicubic field (black), arr
              "yellow: the 388x388 output window of the 572x572 tile")
 ax.set_xlim(-40, TILE + 40)
 ax.set_ylim(TILE + 40, -40)
-fig.savefig(RESULTS / "figures" / "03_field.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "03_field", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -170,7 +170,7 @@ for ax in axes.flat[1:]:
     overlay(ax, img_d, lab_d, "elastic, 3x3 grid, sigma 10 px", lines_d)
 fig.suptitle("Elastic deformations of one training tile: 388x388 output window, membrane label in red,\n"
              "a 32-px lattice deformed with the same field in cyan")
-fig.savefig(RESULTS / "figures" / "03_deformed_examples.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "03_deformed_examples", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -284,7 +284,7 @@ for ax, (title, p) in zip(axes.flat, examples):
     gray_only = title.split()[0] in ("original", "brightness", "contrast", "gamma")  # label unchanged: not drawn
     overlay(ax, img_a, None if gray_only else lab_a, title)
 fig.suptitle("Gray-value (top; image only, label unchanged) and geometric augmentation (bottom; membrane label in red)")
-fig.savefig(RESULTS / "figures" / "03_gray_rotation.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "03_gray_rotation", RESULTS)
 plt.show()
 plt.close(fig)
 

@@ -51,7 +51,7 @@ run_path = ""  # training run folder; empty means unet_repro.results.run_dir(pro
 device = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, write_table
+from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
 RESULTS = default_results_dir(profile, out_dir)
 
 # %%
@@ -109,7 +109,7 @@ for col, i in enumerate([0, 12, 25, 29]):
 for ax in axes.flat:
     ax.set_axis_off()
 fig.suptitle("ISBI 2012 training stack: images (top) and labels (bottom; black = membrane, white = cell)")
-fig.savefig(RESULTS / "figures" / "04_data.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "04_data", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -152,7 +152,7 @@ axes[0].text(4, 40, "mirrored", color="cyan", fontsize=9)
 fig.colorbar(im, ax=axes[3], fraction=0.046)
 fig.suptitle("Yellow: the 388x388 output window (the loss); dashed cyan: where the slice itself is; "
              "outside it the context is mirrored", fontsize=10)
-fig.savefig(RESULTS / "figures" / "04_tile.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "04_tile", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -206,7 +206,7 @@ ax[1].plot(log["iteration"], log["lr"])
 ax[1].set_xlabel("iteration")
 ax[1].set_ylabel("learning rate")
 ax[1].set_title("schedule (warm-up, cosine decay)")
-fig.savefig(RESULTS / "figures" / "04_training_curve.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "04_training_curve", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -251,7 +251,7 @@ for r, i in enumerate([0, 4]):
         axes[r, c].set_title(title, fontsize=10)
         axes[r, c].set_axis_off()
 fig.suptitle(f"Held-out predictions, profile {profile} (slices 25-29 were never trained on)")
-fig.savefig(RESULTS / "figures" / "04_heldout.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "04_heldout", RESULTS)
 plt.show()
 plt.close(fig)
 

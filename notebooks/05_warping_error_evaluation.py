@@ -47,7 +47,7 @@ out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ 
 run_path = ""  # folder holding heldout_prob.tif from notebook 04; empty means unet_repro.results.run_dir(profile)
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, write_table
+from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
 RESULTS = default_results_dir(profile, out_dir)
 
 # %%
@@ -193,7 +193,7 @@ for r, (name, prob) in enumerate(synthetic.items()):
         ax.set_xticks([]); ax.set_yticks([])
 fig.suptitle("Synthetic proposals for a crop of training slice 0 (threshold 0.5)", y=1.0)
 fig.tight_layout()
-fig.savefig(RESULTS / "figures" / "05_synthetic_cases.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "05_synthetic_cases", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -251,7 +251,7 @@ ax.set_ylim(0.0, 1.02)
 ax.set_xlabel("threshold on P(cell)"); ax.set_title("after membrane thinning (higher is better)"); ax.legend(fontsize=8)
 fig.suptitle(f"Model of notebook 04 (profile {profile}) on held-out training slices {held[0]}-{held[-1]}")
 fig.tight_layout()
-fig.savefig(RESULTS / "figures" / "05_heldout_curves.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "05_heldout_curves", RESULTS)
 plt.show()
 plt.close(fig)
 
@@ -269,7 +269,7 @@ axes[2].set_title(f"warped label, threshold {best['warping_error']:.1f}")
 for ax in axes:
     ax.set_xticks([]); ax.set_yticks([])
 fig.tight_layout()
-fig.savefig(RESULTS / "figures" / "05_heldout_warping.png", dpi=100, bbox_inches="tight")
+save_figure(fig, "05_heldout_warping", RESULTS)
 plt.show()
 plt.close(fig)
 

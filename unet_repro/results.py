@@ -12,7 +12,8 @@ compared with the committed table:
 
 Columns not named are ``exact``. Tables of the default profile (``ci``) live in ``results/``; other
 profiles write to ``results/<profile>/`` so that a GPU run of the ``paper`` profile never overwrites
-what CI compares against.
+what CI compares against. Figures go to ``<results>/figures/`` through :func:`save_figure`, which leaves
+matplotlib's version out of the PNG, so a library upgrade does not rewrite every committed figure.
 
 This module imports no torch.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "repo_root",
     "run_dir",
     "default_results_dir",
+    "save_figure",
     "DEFAULT_PROFILE",
     "PROFILES",
 ]
@@ -95,6 +97,27 @@ def run_dir(profile: str = DEFAULT_PROFILE) -> Path:
     root = repo_root() or Path.cwd()
     path = root / "build" / "runs" / profile
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_figure(fig, name: str, results_dir: str | Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as ``<results_dir>/figures/<name>.png``, with no version stamp in it.
+
+    The PNG's ``Software`` text chunk (matplotlib's version) is left out, so the file depends only on
+    what is drawn.
+
+    Args:
+        fig: the figure.
+        name: file name without ``.png`` (e.g. ``"02_fig3_isbi"``).
+        results_dir: the results folder (see :func:`default_results_dir`).
+        dpi: resolution.
+
+    Returns:
+        The path written.
+    """
+    path = Path(results_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     return path
 
 

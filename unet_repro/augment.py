@@ -21,7 +21,9 @@ How the pieces fit:
   ``source(p)`` per output pixel ``p``: the output is ``input[source(p)]``, resampled **once**.
 - :func:`resample` applies a map: image by bicubic convolution (``torch.nn.functional.grid_sample``,
   Keys' kernel with a = -0.75), weight map by bilinear interpolation, label by nearest neighbour
-  (gathered with numpy, so any integer dtype keeps exactly its values). Borders are mirrored about the
+  (``grid_sample`` in ``"nearest"`` mode, exact for integer labels up to 2**24 in magnitude; wider ones
+  are gathered with numpy at the same rounded positions, so any integer dtype keeps exactly its values).
+  Borders are mirrored about the
   edge pixels (``scipy.ndimage`` ``"mirror"``, numpy ``"reflect"``), as the overlap-tile strategy
   extrapolates by mirroring (Fig. 2).
 
@@ -53,6 +55,8 @@ __all__ = [
     "coordinate_map",
     "resample",
     "gray_value",
+    "GrayRanges",
+    "gray_value_ranges",
     "AugmentParams",
     "Augmenter",
 ]
@@ -551,6 +555,43 @@ def gray_value(image: np.ndarray, brightness: float = 0.0, contrast: float = 1.0
     return out
 
 
+@dataclass(frozen=True)
+class GrayRanges:
+    """Gray-value spread of a stack and the augmentation ranges derived from it (see :func:`gray_value_ranges`)."""
+
+    mean_offset: tuple[float, float]  # min and max of (slice mean - average of the slice means)
+    std_factor: tuple[float, float]  # min and max of (slice std / average of the slice stds)
+    brightness: tuple[float, float]
+    contrast: tuple[float, float]
+    gamma: tuple[float, float]
+
+
+def gray_value_ranges(images: np.ndarray, step: float = 0.05) -> GrayRanges:
+    """The gray-value ranges of :class:`Augmenter`, measured on the training slices.
+
+    Intensities are scaled to [0, 1] (uint8 / 255). The brightness range is ``+-b`` with ``b`` the largest
+    offset of a slice mean from the average mean; contrast is log-symmetric ``[1/c, c]`` with ``c`` the
+    largest factor between a slice's standard deviation and the average (either way); each is rounded to
+    the nearest ``step``. Gamma gets the contrast range (a matching mild non-linear change).
+
+    Args:
+        images: (N, H, W) training slices (uint8, or floats already in [0, 1]); only training slices,
+            never held-out ones.
+        step: rounding step of ``b`` and ``c``.
+
+    Returns:
+        :class:`GrayRanges`.
+    """
+    x = np.asarray(images)
+    x = x.reshape(x.shape[0], -1).astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
+    means, stds = x.mean(axis=1), x.std(axis=1)
+    offset = (float(means.min() - means.mean()), float(means.max() - means.mean()))
+    factor = (float(stds.min() / stds.mean()), float(stds.max() / stds.mean()))
+    b = round(round(max(-offset[0], offset[1]) / step) * step, 10)
+    c = round(round(max(1.0 / factor[0], factor[1]) / step) * step, 10)
+    return GrayRanges(offset, factor, (-b, b), (1.0 / c, c), (1.0 / c, c))
+
+
 # --------------------------------------------------------------------------------------- pipeline
 
 
@@ -580,11 +621,10 @@ class Augmenter:
     - flips: each axis with probability 0.5: together with rotation, every orientation and handedness.
     - shift: uniform in ``[-max_shift, max_shift]`` = +-16 px per axis: four 2x2 poolings make the network
       equivariant only to shifts by multiples of 16 px, so shifts over one 16-px period cover every phase.
-    - gray values (image only), ranges from the ISBI 2012 training stack (intensities / 255): per-slice
-      means vary by -0.106..+0.066 around their average and per-slice standard deviations by a factor
-      0.80..1.18, so brightness is uniform in +-0.1 and contrast log-uniform in [0.8, 1.25]; gamma
-      log-uniform in [0.8, 1.25] adds a matching mild non-linear change. These ranges include the
-      identity.
+    - gray values (image only): brightness uniform in +-0.1, contrast and gamma log-uniform in
+      [0.8, 1.25], the spread between the ISBI 2012 training slices (0-24, never the held-out ones) as
+      :func:`gray_value_ranges` measures it (notebook 03 prints the measurement; a test checks that
+      these defaults equal it). These ranges include the identity.
 
     Every call draws the same number of random variates in the same order (probabilities decide only
     whether a draw is used), so the same generator state gives the same output.

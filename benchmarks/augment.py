@@ -1,6 +1,6 @@
 """Speed of the elastic deformation (section 3.1) against the ``elasticdeform`` package, side by side.
 
-Target (issue 4): ``unet_repro.augment.elastic_deform`` on a 572x572 image + label at least 2x faster
+Target: ``unet_repro.augment.elastic_deform`` on a 572x572 image + label at least 2x faster
 than ``elasticdeform.deform_random_grid([image, label], sigma=10, points=3, order=[3, 0])`` on the CPU.
 Methods run interleaved in one process (round robin, median of the rounds), so the ratio survives a
 noisy shared machine. Also timed, for the record: the same baseline with mirrored borders, the
@@ -11,6 +11,9 @@ Usage::
 
     python benchmarks/augment.py [--size 572] [--rounds 30] [--threads 1]
 
+The medians and ratios go to ``results/benchmarks/augment.csv`` (``--out`` to change; the committed copy
+is the speed figure the README and notebook 03 refer to).
+
 ``elasticdeform`` is a benchmark-only dependency: ``pip install --no-binary elasticdeform elasticdeform``
 (its PyPI wheel was built against NumPy 1).
 """
@@ -18,11 +21,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+
+OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "augment.csv"
+BASELINE = "elasticdeform deform_random_grid (sigma=10, points=3, order=[3, 0])"
+OURS = "unet_repro elastic_deform (torch bicubic + nearest)"
 
 
 def _methods(size: int) -> dict[str, Callable[[], object]]:
@@ -43,7 +53,7 @@ def _methods(size: int) -> dict[str, Callable[[], object]]:
                 ndimage.map_coordinates(label, coords, order=0, mode="mirror"))
 
     methods: dict[str, Callable[[], object]] = {
-        "unet_repro elastic_deform (torch bicubic + nearest)": lambda: elastic_deform(image, label, ours_rng),
+        OURS: lambda: elastic_deform(image, label, ours_rng),
         "scipy map_coordinates order 3 + 0, mirror": scipy_route,
         "unet_repro Augmenter (elastic+rot+shift+flip+gray, + weight)": lambda: aug(image, label, ours_rng, weight),
     }
@@ -53,7 +63,7 @@ def _methods(size: int) -> dict[str, Callable[[], object]]:
         print("elasticdeform is not installed: pip install --no-binary elasticdeform elasticdeform", file=sys.stderr)
         return methods
     np.random.seed(0)
-    methods["elasticdeform deform_random_grid (issue's call)"] = lambda: elasticdeform.deform_random_grid(
+    methods[BASELINE] = lambda: elasticdeform.deform_random_grid(
         [image, label], sigma=10, points=3, order=[3, 0])
     methods["elasticdeform deform_random_grid, mode=mirror"] = lambda: elasticdeform.deform_random_grid(
         [image, label], sigma=10, points=3, order=[3, 0], mode="mirror")
@@ -87,18 +97,32 @@ def run(size: int = 572, rounds: int = 30, threads: int = 1) -> dict[str, float]
     return {name: 1e3 * float(np.median(v)) for name, v in times.items()}
 
 
+def write_table(ms: dict[str, float], path: Path, size: int, rounds: int, threads: int) -> Path:
+    """One row per method: median ms and the speed-up of ``elastic_deform`` over it."""
+    import pandas as pd
+
+    table = pd.DataFrame({"method": list(ms), "ms_median": list(ms.values())})
+    table["speedup_of_elastic_deform"] = table["ms_median"] / ms[OURS]
+    table["size"], table["rounds"], table["torch_threads"] = size, rounds, threads
+    table["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, float_format="%.4g", lineterminator="\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=572)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=OUT, help="the results table (default results/benchmarks/augment.csv)")
     args = ap.parse_args(argv)
     ms = run(args.size, args.rounds, args.threads)
     print(f"{args.size}x{args.size} image + label, torch threads {args.threads}, median of {args.rounds} rounds")
     for name, t in ms.items():
         print(f"  {t:8.2f} ms  {name}")
-    base = "elasticdeform deform_random_grid (issue's call)"
-    ours = "unet_repro elastic_deform (torch bicubic + nearest)"
+    print("table:", write_table(ms, args.out, args.size, args.rounds, args.threads))
+    base, ours = BASELINE, OURS
     if base not in ms:
         print("no baseline: install elasticdeform to get the ratio")
         return 0

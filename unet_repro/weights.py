@@ -31,12 +31,13 @@ tol = 1e-5), so a cell farther than R from a pixel never matters there. :func:`b
 each cell's exact distance transform only inside the cell's bounding box grown by ``ceil(R)`` pixels
 (exact there, because the whole cell lies inside the window) and keeps a running first and second
 minimum. The transform is the separable algorithm of Felzenszwalb & Huttenlocher (Theory of Computing 8,
-2012) on integer squared distances, compiled with numba so that the ~100-140 small transforms of a slice
-cost no Python overhead; no library offers "the two nearest labels within a radius". Where a pixel's true
+2012) on integer squared distances, compiled with numba so that the small transforms of a slice (one per
+cell, about a hundred on an ISBI slice) cost no Python overhead; no library offers "the two nearest labels within a radius". Where a pixel's true
 ``d1 + d2`` exceeds R the computed ``d1 + d2`` is at least as large (or infinite), so the term is off by
 less than ``tol``. The map is therefore within ``tol`` (plus float32 rounding, ~1e-6) of the exact eq. 2
 everywhere; ``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, and
-``benchmarks/weight_maps.py`` measures the speed-up (about 40-50x; notebook 02 quotes it).
+``benchmarks/weight_maps.py`` measures the speed-up against one full-image transform per cell and writes
+it to ``results/benchmarks/weight_maps.csv`` (the one place that speed figure is kept).
 """
 
 from __future__ import annotations

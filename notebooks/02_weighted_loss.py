@@ -44,10 +44,12 @@
 # - The border term is added to **membrane (background) pixels only**; the paper does not say, but the
 #   term is meant for "the separation background labels between touching cells". Some public ports add it to
 #   every pixel; here a cell pixel gets $w_c$ alone. With fewer than two cells there is no border term.
-# - The term is dropped where it is below $10^{-5}$ (it is never larger than that where dropped), so the map
-#   is within $10^{-4}$ of the exact eq. 2 everywhere; this is what makes it fast (section "Speed").
+# - The term is dropped where it is below `W.TRUNCATION_TOL` $= 10^{-5}$ (it is never larger than that where
+#   dropped), so the map is within $10^{-4}$ of the exact eq. 2 everywhere (both asserted below); this is what
+#   makes it fast (section "Speed").
 # - Eq. 1 as printed has no minus sign; the energy training minimises is $-\sum w \log p$.
-# - $w_c$ is the balanced weight $N / (2 N_k)$, counted over the whole training stack (section "Class balance").
+# - $w_c$ is the balanced weight $N / (2 N_k)$, counted over the training slices, never the held-out block
+#   (section "Class balance").
 
 # %%
 # On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
@@ -77,7 +79,7 @@ import pandas as pd
 import torch
 
 from unet_repro import weights as W
-from unet_repro.data import load_isbi2012
+from unet_repro.data import load_isbi2012, split_train_heldout
 from unet_repro.loss import weighted_cross_entropy
 from unet_repro.results import repo_root
 
@@ -88,28 +90,35 @@ BENCH_REPEATS = {"ci": 1, "cpu": 3, "paper": 3}[profile]  # timings per slice an
 
 isbi = load_isbi2012()
 labels = isbi.train_labels
+train_idx, held_idx = split_train_heldout(labels.shape[0])  # the evaluation protocol training follows
 print(labels.shape, labels.dtype, "values", np.unique(labels))
+print(f"training slices {train_idx[0]}-{train_idx[-1]}, held-out slices {held_idx[0]}-{held_idx[-1]}; "
+      f"border term dropped below {W.TRUNCATION_TOL:g}")
+assert W.TRUNCATION_TOL == 1e-5
 
 # %% [markdown]
-# ## Class balance: per slice or over the whole stack?
+# ## Class balance: per slice or over the training slices?
 #
 # `W.class_balance(label)` returns $(w_{membrane}, w_{cell}) = (N / (2 N_0), N / (2 N_1))$, which gives both
 # classes the same total weight. The paper balances the frequencies "in the training data set", so we count
-# over the whole stack. The per-slice values below show what the other choice would do.
+# over the training slices, exactly the ones training uses (`split_train_heldout`, printed above): the
+# held-out slices are never looked at. The per-slice values below (all 30 slices, for the picture) show
+# what the other choice would do.
 
 # %%
-stack_cw = W.class_balance(labels)
+train_cw = W.class_balance(labels[train_idx])
 per_slice = pd.DataFrame([(z, *W.class_balance(labels[z])) for z in range(labels.shape[0])],
                          columns=["slice", "w_membrane", "w_cell"])
-print(f"whole stack: w_membrane = {stack_cw[0]:.4f}, w_cell = {stack_cw[1]:.4f}")
+print(f"training slices: w_membrane = {train_cw[0]:.4f}, w_cell = {train_cw[1]:.4f}")
 print(f"per slice:   w_membrane from {per_slice.w_membrane.min():.3f} to {per_slice.w_membrane.max():.3f}, "
       f"w_cell from {per_slice.w_cell.min():.3f} to {per_slice.w_cell.max():.3f}")
 
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.plot(per_slice.slice, per_slice.w_membrane, "o-", label="w_membrane, per slice")
 ax.plot(per_slice.slice, per_slice.w_cell, "s-", label="w_cell, per slice")
-ax.axhline(stack_cw[0], color="C0", ls="--", label="w_membrane, whole stack (used)")
-ax.axhline(stack_cw[1], color="C1", ls="--", label="w_cell, whole stack (used)")
+ax.axhline(train_cw[0], color="C0", ls="--", label="w_membrane, training slices (used)")
+ax.axhline(train_cw[1], color="C1", ls="--", label="w_cell, training slices (used)")
+ax.axvspan(held_idx[0] - 0.5, held_idx[-1] + 0.5, color="0.9", zorder=0, label="held out")
 ax.set_xlabel("ISBI training slice")
 ax.set_ylabel("class weight N / (2 N_k)")
 ax.legend(fontsize=8, ncol=2)
@@ -118,30 +127,32 @@ save_figure(fig, "02_class_balance", RESULTS)
 plt.show()
 plt.close(fig)
 
-frac = float((labels == 0).mean())
+frac = float((labels[train_idx] == 0).mean())
 expected = 1 / (2 * frac)
-print(f"expected: w_membrane = 1 / (2 * membrane fraction {frac:.4f}) = {expected:.6f}, got: {stack_cw[0]:.6f}, "
-      f"match: {np.isclose(expected, stack_cw[0])}")
-assert np.isclose(expected, stack_cw[0])
+print(f"expected: w_membrane = 1 / (2 * membrane fraction {frac:.4f}) = {expected:.6f}, got: {train_cw[0]:.6f}, "
+      f"match: {np.isclose(expected, train_cw[0])}")
+assert np.isclose(expected, train_cw[0])
 
 # %% [markdown]
-# **Training uses the whole-stack balance** (the default of `W.weight_maps`). Reasons: (1) it is what the
-# paper says ("in the training data set"); (2) per-slice weights move with each slice's content
+# **Training uses the balance of its training slices** (the default of `W.weight_maps`, which counts over
+# the labels it is given; training gives it the training slices). Reasons: (1) it is what the paper says
+# ("in the training data set"); (2) per-slice weights move with each slice's content
 # (w_membrane varies by the range printed above) although the class frequencies of the tissue do not, so
 # per-slice balance adds noise to the energy without adding information; (3) a slice or tile without
-# membrane or without cell pixels has no per-slice balance at all (`class_balance` raises), while the stack's
-# balance is always defined. The weights stay fixed while tiles are cut and augmented.
+# membrane or without cell pixels has no per-slice balance at all (`class_balance` raises), while the
+# training slices' balance is always defined. The weights stay fixed while tiles are cut and augmented.
 
 # %% [markdown]
 # ## Fig. 3 for ISBI: the weight map of a real slice
 #
 # The paper's Fig. 3 shows (a) a raw image, (c) the segmentation mask and (d) the weight map, in a
-# jet-like colour map. Below: ISBI slice 0, its label, and its weight map with the stack's class weights.
+# jet-like colour map. Below: ISBI slice 0, its label, and its weight map with the training slices' class
+# weights.
 
 # %%
 z0 = SLICES[0]
-wmap = W.border_weight_map(labels[z0], W0, SIGMA, class_weights=stack_cw)
-wc = np.where(labels[z0] == 0, stack_cw[0], stack_cw[1])
+wmap = W.border_weight_map(labels[z0], W0, SIGMA, class_weights=train_cw)
+wc = np.where(labels[z0] == 0, train_cw[0], train_cw[1])
 print(f"slice {z0}: {W.label_cells(labels[z0])[1]} cells, w from {wmap.min():.3f} to {wmap.max():.3f}")
 
 fig, axes = plt.subplots(1, 4, figsize=(17, 4.6))
@@ -195,7 +206,7 @@ axes[1].plot(t, d2[ys, xs], "s-", label="d2 (second-nearest cell)")
 axes[1].plot(t, d1[ys, xs] + d2[ys, xs], "k^-", label="d1 + d2")
 ax2 = axes[1].twinx()
 ax2.plot(t, wmap[ys, xs], "r-", lw=2, label="w(x)")
-ax2.set_ylim(0, W0 + stack_cw[0] + 0.5)
+ax2.set_ylim(0, W0 + train_cw[0] + 0.5)
 ax2.set_ylabel("w(x)", color="r")
 is_mem = labels[z0][ys, xs] == 0
 axes[1].fill_between(t, 0, 1, where=is_mem, transform=axes[1].get_xaxis_transform(), color="0.85",
@@ -209,7 +220,7 @@ plt.show()
 plt.close(fig)
 
 s = d1[py, px] + d2[py, px]
-expected = stack_cw[0] + W0 * np.exp(-s**2 / (2 * SIGMA**2))
+expected = train_cw[0] + W0 * np.exp(-s**2 / (2 * SIGMA**2))
 print(f"at ({py}, {px}): d1 = {d1[py, px]:.3f}, d2 = {d2[py, px]:.3f}")
 print(f"expected: w = w_membrane + w0 exp(-(d1+d2)^2 / (2 sigma^2)) = {expected:.5f}, got: {wmap[py, px]:.5f}, "
       f"match: {abs(expected - wmap[py, px]) < 1e-4}")
@@ -270,13 +281,13 @@ assert syn_w[gap].min() >= expected - 1e-4
 # ## How w0 and sigma shape the map
 #
 # $w_0$ sets the height of the border term, $\sigma$ how far from a thin membrane it reaches: with
-# $\sigma = 5$ a membrane whose cells are 10 pixels apart still gets $w_0 e^{-2} \approx 1.35$ extra.
-# Small multiples on a 160 x 160 crop of slice 0 (same colour scale everywhere).
+# $\sigma = 5$ a membrane whose cells are 10 pixels apart ($d_1 + d_2 = 10$) still gets $w_0 e^{-2}$ extra
+# (printed below). Small multiples on a 160 x 160 crop of slice 0 (same colour scale everywhere).
 
 # %%
 crop = np.s_[170:330, 170:330]
 grid_w0, grid_sigma = [5.0, 10.0, 20.0], [2.5, 5.0, 10.0]
-maps = {(a, s): W.border_weight_map(labels[z0][crop], a, s, class_weights=stack_cw)
+maps = {(a, s): W.border_weight_map(labels[z0][crop], a, s, class_weights=train_cw)
         for a in grid_w0 for s in grid_sigma}
 vmax = max(m.max() for m in maps.values())
 fig, axes = plt.subplots(3, 3, figsize=(11, 11))
@@ -290,6 +301,7 @@ fig.colorbar(im, ax=axes, fraction=0.025)
 save_figure(fig, "02_w0_sigma", RESULTS)
 plt.show()
 plt.close(fig)
+print(f"border term where d1 + d2 = 10 px: w0 exp(-10^2 / (2 sigma^2)) = w0 e^-2 = {W0 * np.exp(-10**2 / (2 * SIGMA**2)):.2f}")
 
 # %% [markdown]
 # ## The loss on a toy prediction (eq. 1)
@@ -339,13 +351,14 @@ assert rows[0]["eq. 1, normalize='weights'"] > 3 * rows[1]["eq. 1, normalize='we
 # Eq. 1 is a sum over the pixels of a tile. Over a fixed-size output window (388 x 388 in training),
 # `"pixels"` is eq. 1 times a constant; `"weights"` divides each tile's sum by that tile's total weight, i.e.
 # it is eq. 1 times a factor $1 / \bar w_{tile}$ that changes from tile to tile. How much does $\bar w$ vary
-# over the training tiles? We draw random 388 x 388 windows from the stack's weight maps (computed once by
-# `W.weight_maps`, as training does).
+# over the training tiles? We draw random 388 x 388 windows from the weight maps of the training slices
+# (computed once by `W.weight_maps` with their class balance, as training does).
 
 # %%
-stack_maps = W.weight_maps(labels, W0, SIGMA)  # whole-stack class balance (the default)
+# every slice's map (the results table reports three, one held out) with the training slices' balance
+stack_maps = W.weight_maps(labels, W0, SIGMA, class_weights=train_cw)
 trng = np.random.default_rng(1)
-zs = trng.integers(0, labels.shape[0], N_TILES)
+zs = np.asarray(train_idx)[trng.integers(0, len(train_idx), N_TILES)]  # tiles of training slices only
 ys0, xs0 = trng.integers(0, 512 - 388 + 1, N_TILES), trng.integers(0, 512 - 388 + 1, N_TILES)
 tile_means = np.array([stack_maps[z, y:y + 388, x:x + 388].mean(dtype=np.float64) for z, y, x in zip(zs, ys0, xs0)])
 q05, q50, q95 = np.percentile(tile_means, [5, 50, 95])
@@ -354,23 +367,29 @@ print(f"mean weight of a 388x388 tile over {N_TILES} random tiles: median {q50:.
 print(f"expected: tile-to-tile factor of 'weights' vs 'pixels' (95% / 5% quantile) < 1.5, got: {q95 / q05:.3f}, "
       f"match: {q95 / q05 < 1.5}")
 assert q95 / q05 < 1.5
+print(f"90% of the tiles' factors lie within {q05 / q50 - 1:+.0%} .. {q95 / q50 - 1:+.0%} of the median")
+mean_w = float(stack_maps[train_idx].mean(dtype=np.float64))
+mean_wc = frac * train_cw[0] + (1 - frac) * train_cw[1]
+print(f"mean weight over the training slices: {mean_w:.3f} with the border term, {mean_wc:.6f} without it")
+assert np.isclose(mean_wc, 1.0)
 
 # %% [markdown]
 # **Training uses `normalize="weights"`** (the default of `weighted_cross_entropy`). The measurement above
-# shows that, on ISBI, it differs from the paper's sum (eq. 1) only by a per-tile factor within about
-# +-10 % of a constant: the same energy up to a slightly varying learning rate. In exchange its scale does not
+# shows that, on ISBI, it differs from the paper's sum (eq. 1) only by a per-tile factor that stays within
+# the range printed above around a constant: the same energy up to a slightly varying learning rate. In exchange its scale does not
 # depend on $w_0$ or on the class weights: it is a weighted *mean* of cross-entropies, starting near
 # $\log 2 \approx 0.69$ like plain cross-entropy, so one learning rate serves the paper's weights and the
 # ablations (e.g. $w_0 = 0$) alike, while with `"pixels"` the effective learning rate would grow with the
-# mean weight ($\approx 1.75$ here, 1 without the border term). `"pixels"` remains available for an exact
+# mean weight (printed above: 1 without the border term, more with it). `"pixels"` remains available for an exact
 # proportionality to eq. 1.
 
 # %% [markdown]
 # ## Speed and exactness
 #
-# The straightforward way to get $d_1$ and $d_2$ is one full-image distance transform per cell: about 100-140
-# transforms of 512 x 512 per ISBI slice. But the border term is below $10^{-5}$ once
-# $d_1 + d_2 > R = \sigma \sqrt{2 \ln(w_0 / 10^{-5})}$ (26.3 pixels for the paper's values), so a cell
+# The straightforward way to get $d_1$ and $d_2$ is one full-image distance transform per cell: as many
+# transforms of 512 x 512 per ISBI slice as it has cells (counted below). But the border term is below
+# $10^{-5}$ once $d_1 + d_2 > R = \sigma \sqrt{2 \ln(w_0 / 10^{-5})}$ (`W.cutoff_distance`, printed below
+# for the paper's values), so a cell
 # farther than $R$ from a pixel never matters there. `unet_repro.weights` computes each cell's exact distance
 # transform only in its bounding box grown by $\lceil R \rceil$ pixels (a Felzenszwalb-Huttenlocher transform
 # in numba, with integer squared distances, so bit-identical to `scipy.ndimage.distance_transform_edt`
@@ -378,6 +397,8 @@ assert q95 / q05 < 1.5
 # methods side by side on the fixed slices and prints the ratio; its output:
 
 # %%
+n_cells = [W.label_cells(labels[z])[1] for z in train_idx]
+print(f"cells per training slice: {min(n_cells)}..{max(n_cells)}; R = {W.cutoff_distance(W0, SIGMA):.1f} px")
 root = repo_root()
 bench_path = root / "benchmarks" / "weight_maps.py" if root else None
 if bench_path is not None and bench_path.is_file():
@@ -396,15 +417,19 @@ else:  # e.g. on Colab with the package installed from git, without the checkout
                     "t_fast": [np.nan] * len(SLICES), "ratio": np.nan, "max_abs_diff": np.nan}
 
 # %% [markdown]
-# The full benchmark on all 30 slices (`UNET_REPRO_DATA=... python benchmarks/weight_maps.py`, on the
-# development machine with 2 CPU cores shared by several users) ended with:
-#
-# ```
-# total: per-cell EDT 68.66 s, unet_repro 1.407 s over 30 slices
-# speed ratio (per-cell EDT / unet_repro): 48.8x  (target >= 20x)
-# max |unet_repro - per-cell EDT| over all pixels: 1.00e-05  (target < 1e-4)
-# ```
-#
+# The full benchmark on all 30 slices (`python benchmarks/weight_maps.py`) writes its timings to
+# `results/benchmarks/weight_maps.csv`, the one place this speed figure is kept (timings on a shared machine
+# move from run to run; the committed table says on how many CPUs it ran). Its total row, from a checkout:
+
+# %%
+bench_table = root / "results" / "benchmarks" / "weight_maps.csv" if root else None
+if bench_table is not None and bench_table.is_file():
+    full = pd.read_csv(bench_table, dtype={"slice": str})
+    print(full[full["slice"] == "total"].to_string(index=False))
+else:
+    print("results/benchmarks/weight_maps.csv not found (run from a checkout to see the full benchmark)")
+
+# %% [markdown]
 # `tests/test_weights.py` proves the accuracy independently: against a per-cell reference on real ISBI slices
 # (all 30 in the slow test), a brute-force all-pairs reference on random instance images, the analytic
 # $d_1 + d_2 = |x - p| + |x - q|$ of two point cells, and transposition symmetry.
@@ -417,13 +442,13 @@ table_rows = []
 for i, z in enumerate(SLICES):
     wz = stack_maps[z]
     cz = W.class_balance(labels[z])
-    term = wz - np.where(labels[z] == 0, stack_cw[0], stack_cw[1])
+    term = wz - np.where(labels[z] == 0, train_cw[0], train_cw[1])
     table_rows.append({
         "slice": str(z),
         "cells": W.label_cells(labels[z])[1],
         "membrane_fraction": float((labels[z] == 0).mean()),
         "w_membrane_slice": cz[0], "w_cell_slice": cz[1],
-        "w_membrane_used": stack_cw[0], "w_cell_used": stack_cw[1],
+        "w_membrane_used": train_cw[0], "w_cell_used": train_cw[1],
         "w_mean": float(wz.mean(dtype=np.float64)), "w_max": float(wz.max()),
         "w_q50": float(np.quantile(wz, 0.5)), "w_q90": float(np.quantile(wz, 0.9)),
         "w_q99": float(np.quantile(wz, 0.99)),
@@ -443,6 +468,11 @@ print(path)
 table.T
 
 # %% [markdown]
-# With the stack's class weights ($w_{membrane} \approx 2.28 > 2$), the fraction of pixels with $w > 2$ equals
-# the membrane fraction; `frac_border_term_gt_1` counts the pixels where the border term alone adds more
-# than 1, the thin membranes between close cells that training is forced to learn.
+# With the training slices' class weights ($w_{membrane} > 2 > w_{cell}$, asserted below), the fraction of
+# pixels with $w > 2$ equals the membrane fraction; `frac_border_term_gt_1` counts the pixels where the
+# border term alone adds more than 1, the thin membranes between close cells that training is forced to learn.
+
+# %%
+print(f"w_membrane = {train_cw[0]:.4f} > 2 > w_cell = {train_cw[1]:.4f}: {train_cw[0] > 2 > train_cw[1]}; "
+      f"frac_w_gt_2 == membrane_fraction on every row: {(table.frac_w_gt_2 == table.membrane_fraction).all()}")
+assert train_cw[0] > 2 > train_cw[1] and (table.frac_w_gt_2 == table.membrane_fraction).all()

@@ -49,6 +49,7 @@ profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the 
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 run_path = ""  # training run folder; empty means unet_repro.results.run_dir(profile), which notebook 05 reads
 device = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
+iterations = 0  # 0: the profile's step count; benchmarks/gpu_paper.sh passes fewer when its time budget is short
 
 # %%
 from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
@@ -126,7 +127,7 @@ plt.close(fig)
 # the tile (the paper: "We pre-compute the weight map for each ground truth segmentation").
 
 # %%
-cfg = profile_config(profile)
+cfg = profile_config(profile, **({"iterations": iterations} if iterations else {}))
 train_images = normalize_image(isbi.train_images[train_idx])
 train_classes = (isbi.train_labels[train_idx] > 127).astype(np.int64)
 wmaps = weight_maps(isbi.train_labels[train_idx], w0=10.0, sigma=5.0)  # the paper's eq. 2 (what training uses)

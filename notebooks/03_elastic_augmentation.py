@@ -69,11 +69,12 @@ from unet_repro.augment import (
     control_positions,
     elastic_deform,
     elastic_displacement,
+    gray_value_ranges,
     interpolate_controls,
     jacobian_determinant,
     label_topology,
 )
-from unet_repro.data import load_isbi2012
+from unet_repro.data import load_isbi2012, split_train_heldout
 from unet_repro.inference import mirror_canvas, normalize_image
 
 # Sizes per profile: how many random fields and deformed tiles are measured (never what is measured).
@@ -131,6 +132,13 @@ save_figure(fig, "03_field", RESULTS)
 plt.show()
 plt.close(fig)
 
+centre = rows[1]  # the middle control point of a 572 tile lies between pixels
+err_c = max(abs(float(ndimage.map_coordinates(field[a], [[centre], [centre]], order=1)[0]) - params.controls[a][1, 1])
+            for a in range(2))
+print(f"middle control point at ({centre}, {centre}); the field read there by linear interpolation differs from "
+      f"the drawn vector by {err_c:.1e} px")
+assert centre == (TILE - 1) / 2 and err_c < 1e-3
+
 # %% [markdown]
 # ## Deformed training tiles
 #
@@ -182,7 +190,7 @@ plt.close(fig)
 #
 # - **control_std_px**: the standard deviation of the field at the control points (paper: 10 px). The
 #   interpolant passes through the drawn vectors, so this is the drawn spread; the centre of a 572 tile
-#   lies between pixels (285.5), where the field is read with linear interpolation (error < 0.001 px).
+#   lies between pixels, where the field is read with linear interpolation (the error printed above).
 # - **pixel_rms_px**: the root-mean-square displacement per axis over all pixels, smaller: between
 #   control points the spline averages neighbouring vectors.
 # - smoothness: **max_step_px** (largest change of the displacement between neighbouring pixels, median
@@ -251,28 +259,41 @@ stats
 #
 # The paper names gray-value variations and rotation and shift invariance, without ranges. `Augmenter`
 # (what training calls once per sample) uses: rotation by any angle (EM sections have no preferred
-# orientation), flips of either axis with probability 1/2, shifts of +-16 px (four 2x2 poolings make the
-# network shift-equivariant only in steps of 16 px), and gray values from the spread between the 30
-# training slices (per-slice means vary by -0.106..+0.066 around their average, per-slice standard
-# deviations by a factor 0.80..1.18): brightness +-0.1, contrast and gamma log-uniform in [0.8, 1.25].
-# These choices are ours, not the paper's. All geometric transforms and the elastic field form one
-# coordinate map, so the image is interpolated once.
+# orientation), flips of either axis with probability 1/2, shifts over one period of the pooling grid
+# (four 2x2 poolings make the network shift-equivariant only in steps of $2^4$ px), and gray values from the
+# spread between the training slices (never the held-out ones): `gray_value_ranges` measures how far the
+# per-slice means and standard deviations stray from their averages and rounds that to the nearest 0.05;
+# brightness is uniform in $\pm b$, contrast and gamma log-uniform in $[1/c, c]$. The cell below prints
+# the measurement and checks that `Augmenter`'s defaults are exactly these ranges. These choices are ours,
+# not the paper's. All geometric transforms and the elastic field form one coordinate map, so the image is
+# interpolated once.
 
 # %%
-means = data.train_images.reshape(30, -1).mean(1) / 255.0
-stds = data.train_images.reshape(30, -1).std(1) / 255.0
-print(f"per-slice mean - average: {means.min() - means.mean():+.3f} .. {means.max() - means.mean():+.3f} "
-      f"(brightness range used: +-0.1)")
-print(f"per-slice std / average: {stds.min() / stds.mean():.2f} .. {stds.max() / stds.mean():.2f} "
-      f"(contrast range used: 0.80 .. 1.25)")
+from IPython.display import Markdown, display
+
+train_idx = split_train_heldout(data.train_images.shape[0])[0]
+gray = gray_value_ranges(data.train_images[train_idx])
+default = Augmenter()
+display(Markdown(
+    f"On training slices {train_idx[0]}-{train_idx[-1]}, per-slice means stray by "
+    f"{gray.mean_offset[0]:+.3f}..{gray.mean_offset[1]:+.3f} from their average and per-slice standard "
+    f"deviations by a factor {gray.std_factor[0]:.3f}..{gray.std_factor[1]:.3f}, so brightness is uniform in "
+    f"[{gray.brightness[0]:g}, {gray.brightness[1]:g}] and contrast and gamma are log-uniform in "
+    f"[{gray.contrast[0]:g}, {gray.contrast[1]:g}]. Rotation: up to {default.max_rotation_deg:g} degrees either "
+    f"way; flips: probability {default.p_flip_rows:g} per axis; shift: up to {default.max_shift:g} px per axis."
+))
+ok = (default.brightness, default.contrast, default.gamma) == (gray.brightness, gray.contrast, gray.gamma)
+print(f"expected: Augmenter's gray-value defaults = the measured ranges, got: "
+      f"{(default.brightness, default.contrast, default.gamma)}, match: {ok}")
+assert ok and default.max_shift == 2**4 and default.max_rotation_deg == 180 and default.p_flip_rows == default.p_flip_cols == 0.5
 
 base = Augmenter.none()
 identity = base.sample(np.random.default_rng(0))  # parameters that change nothing
 examples = [
     ("original", identity),
-    ("brightness -0.1", replace(identity, brightness=-0.1)),
-    ("contrast 0.8", replace(identity, contrast=0.8)),
-    ("gamma 1.25", replace(identity, gamma=1.25)),
+    (f"brightness {gray.brightness[0]:g}", replace(identity, brightness=gray.brightness[0])),
+    (f"contrast {gray.contrast[0]:g}", replace(identity, contrast=gray.contrast[0])),
+    (f"gamma {gray.gamma[1]:g}", replace(identity, gamma=gray.gamma[1])),
     ("rotation 30 deg", replace(identity, rotation_deg=30.0)),
     ("rotation 45 deg, flip cols", replace(identity, rotation_deg=45.0, flip_cols=True)),
     ("full Augmenter (draw 1)", Augmenter().sample(np.random.default_rng(SEED + 1))),
@@ -295,7 +316,8 @@ plt.close(fig)
 # package (same field: a cubic B-spline through the 3x3 grid). Ours resamples with `torch`'s bicubic
 # `grid_sample` (Keys' cubic convolution, no spline prefilter) and builds the coordinate map with one
 # small matrix product. Timed side by side, round robin, median; times are reported, not compared.
-# `benchmarks/augment.py` prints the same ratio and the `scipy.ndimage` route.
+# `benchmarks/augment.py` prints the same ratio and the `scipy.ndimage` route and keeps them in
+# `results/benchmarks/augment.csv`, the one place this speed figure is kept.
 
 # %%
 try:

@@ -1,5 +1,10 @@
 """The README quotes the committed results tables (to the digits it prints) and lists every notebook.
 
+Every number in the "ours" column of the README's paper-vs-ours table is parsed from the README and compared
+with the table cell it comes from, formatted the way the README prints it (same decimals, same thousands
+separators); a number that no check accounts for fails the test, so a new quote needs a source. The paper's
+numbers are compared with the paper row of the same table.
+
 The tables are read as committed (``git show HEAD:results/...``) when the checkout is a git repository, so
 that a ``make reproduce`` on another machine, which rewrites results/ within the tolerances, does not make
 the README "wrong"; the README quotes the runs of this project's machine type.
@@ -7,15 +12,29 @@ the README "wrong"; the README quotes the runs of this project's machine type.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+NUMBER = re.compile(r"\d[\d,]*\d(?:\.\d+)?(?:e-?\d+)?|\d(?:\.\d+)?(?:e-?\d+)?")
+
+# Quotes with no committed table behind them (yet): measured speeds printed by benchmarks/, the machine
+# description, and tolerances stated by the tests that check them. Each is (row title, number).
+NO_TABLE = {
+    ("weight map (eq. 2), w0 = 10, sigma = 5", "37"): "speed: printed by benchmarks/weight_maps.py",
+    ("weight map (eq. 2), w0 = 10, sigma = 5", "55"): "speed: printed by benchmarks/weight_maps.py",
+    ("training", "2"): "the machine (2 CPU cores)",
+    ("the five ISBI metrics, 30x512x512 stack", "9.9"): "speed: printed by benchmarks/metrics.py",
+    ("the five ISBI metrics, 30x512x512 stack", "1e-9"): "tolerance of tests/test_metrics.py on the test vectors",
+}
 
 
 def _table(name: str) -> pd.DataFrame:
@@ -25,37 +44,111 @@ def _table(name: str) -> pd.DataFrame:
     return pd.read_csv(ROOT / "results" / name)
 
 
-def _ours(row_title: str) -> list[float]:
-    """The numbers in the "ours" cell of the README's paper-vs-ours row that starts with ``row_title``."""
-    line = next(ln for ln in README.splitlines() if ln.startswith(f"| {row_title} |"))
-    ours = line.split("|")[3]
-    return [float(x) for x in re.findall(r"\d+\.\d+", ours.split("(")[0])]
+def _paper_vs_ours() -> dict[str, dict[str, str]]:
+    """The README's ``| quantity | paper | ours | produced by |`` table: row title -> its cells."""
+    lines = README.splitlines()
+    start = lines.index("| quantity | paper | ours | produced by |") + 2
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        title, paper, ours, produced = (c.strip() for c in line.strip().strip("|").split("|"))
+        rows[title] = dict(paper=paper, ours=ours, produced=produced)
+    return rows
 
 
-def _close(quoted: float, table: pd.DataFrame, column: str, row: int) -> bool:
-    """``quoted`` is the table's value rounded to the digits the README prints."""
-    value = float(table[column].iloc[row])
-    return abs(quoted - value) <= 0.5 * 10 ** -(len(repr(quoted).split(".")[1])) + 1e-12
+def _numbers(cell: str) -> list[str]:
+    """The numbers of a README cell as printed, leaving out code spans (`isbi2012_scores`, profile names)."""
+    return NUMBER.findall(re.sub(r"`[^`]*`", "", cell))
 
 
-def test_readme_quotes_the_evaluation_table():
-    table = _table("05_evaluation.csv")
-    assert "profile ci" in table["source"].iloc[1]
+def _as_printed(quoted: str, value: float) -> str:
+    """``value`` formatted the way ``quoted`` is: same decimals, thousands separators or exponent."""
+    if "e" in quoted:
+        return quoted if float(quoted) == value else f"{value:g}"
+    if "," in quoted:
+        return f"{round(value):,}"
+    decimals = len(quoted.split(".")[1]) if "." in quoted else 0
+    return f"{value:.{decimals}f}"
+
+
+def _all_cell_pixel_error(heldout: str) -> float:
+    """Pixel error of predicting "cell" everywhere on the held-out block ("25-29" in 04_training.csv)."""
+    from unet_repro.data import load_isbi2012
+    from unet_repro.metrics import pixel_error
+
+    lo, hi = (int(v) for v in heldout.split("-"))
+    labels = load_isbi2012().train_labels[lo : hi + 1]
+    return float(pixel_error(np.ones(labels.shape, np.float32), labels))
+
+
+@functools.lru_cache(maxsize=1)
+def _sources() -> dict[str, list[float]]:
+    """For each row title of the paper-vs-ours table, the values its "ours" cell quotes, in order, from the
+    committed tables named in its "produced by" cell (and the all-cell baseline, computed from the data)."""
+    arch, tiles = _table("01_architecture.csv"), _table("01_tile_sizes.csv")
+    aug, train, ev = _table("03_augmentation.csv"), _table("04_training.csv"), _table("05_evaluation.csv")
+    tile = tiles[tiles.input == 572].iloc[0]
+    paper_aug = aug[aug.config.str.startswith("paper")].iloc[0]
+    run = train[train.tta == "none"].iloc[0]
+    ci = ev[ev.source.str.contains("profile ci")].iloc[0]
+    convs = arch.layer.str.startswith(("conv", "upconv")).sum()
+    from unet_repro.weights import TRUNCATION_TOL
+
+    return {
+        "convolutional layers / parameters": [convs, arch.params.sum()],
+        "output of a 572x572 tile": [tile.output, tile.output, (tile.input - tile.output) / 2, tile.gflops],
+        "weight map (eq. 2), w0 = 10, sigma = 5": [TRUNCATION_TOL],
+        "elastic field: std at the 3x3 control points": [paper_aug.control_std_px, paper_aug.n_fields,
+                                                         paper_aug.speedup],
+        "training": [run.train_minutes, run.base_channels, run.iterations],
+        "pixel error (Table 1)": [ci.pixel_error, _all_cell_pixel_error(str(run.heldout_slices))],
+        "warping error (Table 1)": [ci.warping_error],
+        "Rand error (Table 1)": [ci.rand_error],
+        "V_rand / V_info (later leaderboard)": [ci.v_rand, ci.v_info],
+        "the five ISBI metrics, 30x512x512 stack": [],
+    }
+
+
+@pytest.mark.parametrize("title", list(_paper_vs_ours()))
+def test_every_number_in_ours_comes_from_its_table(title):
+    row = _paper_vs_ours()[title]
+    sources = _sources()
+    assert title in sources, f"README row {title!r}: no check says which table its numbers come from"
+    quoted = [q for q in _numbers(row["ours"]) if (title, q) not in NO_TABLE]
+    values = sources[title]
+    assert len(quoted) == len(values), f"{title!r}: README quotes {quoted}, the checks know {len(values)} values"
+    for q, v in zip(quoted, values):
+        assert q == _as_printed(q, float(v)), f"{title!r}: README says {q}, the table gives {v} ({_as_printed(q, v)})"
+    for name in re.findall(r"results/(\d\d_\w+\.csv)", row["produced"]):
+        assert (ROOT / "results" / name).is_file(), f"{title!r} names results/{name}, which does not exist"
+
+
+def test_paper_numbers_and_claims_match_the_evaluation_table():
+    rows, ev = _paper_vs_ours(), _table("05_evaluation.csv")
+    paper = ev[ev.source.str.startswith("paper")].iloc[0]
+    ci = ev[ev.source.str.contains("profile ci")].iloc[0]
     for title, column in [("pixel error (Table 1)", "pixel_error"), ("warping error (Table 1)", "warping_error"),
                           ("Rand error (Table 1)", "rand_error")]:
-        (quoted,) = _ours(title)
-        assert _close(quoted, table, column, 1), (title, quoted)
-        paper = table[column].iloc[0]
-        assert f"| {title} | {paper:g} |" in README
-    v_rand, v_info = _ours("V_rand / V_info (later leaderboard)")
-    assert _close(v_rand, table, "v_rand", 1) and _close(v_info, table, "v_info", 1)
+        (quoted,) = _numbers(rows[title]["paper"])
+        assert quoted == _as_printed(quoted, float(paper[column])), (title, quoted, paper[column])
+    if "reaches the paper's pixel error" in README:
+        assert ci.pixel_error <= paper.pixel_error
 
 
-def test_readme_quotes_the_architecture_and_training_tables():
+def test_prose_quotes_the_training_table():
+    """ "our `ci` model is a 16-channel network trained for 6 minutes" and the training row's recipe."""
+    run = _table("04_training.csv").iloc[0]
+    channels, minutes = re.search(r"(\d+)-channel network trained\s+for (\d+) minutes", README).groups()
+    assert int(channels) == run.base_channels and minutes == _as_printed(minutes, run.train_minutes)
+    ours = _paper_vs_ours()["training"]["ours"]
+    assert (run.optimizer == "adam") == ("Adam" in ours) and (not run.augment) == ("no augmentation" in ours)
+
+
+def test_notebook_table_quotes_the_architecture_table():
     arch = _table("01_architecture.csv")
-    assert f"23 / {int(arch['params'].sum()):,}" in README
-    train = _table("04_training.csv").iloc[0]
-    assert f"profile `ci` ({int(train['base_channels'])} channels, {int(train['iterations'])} steps" in README
+    convs = int(arch.layer.str.startswith(("conv", "upconv")).sum())
+    assert f"{convs} layers, {int(arch['params'].sum()):,} parameters" in README
 
 
 def test_readme_lists_every_notebook_with_a_colab_link():

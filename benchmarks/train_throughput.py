@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # the project loop, exactly the pieces train() uses
     torch.manual_seed(cfg.seed)
-    model = UNet(**cfg.model_kwargs()).to(dev)
+    model = UNet(cfg.model_config()).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # the bare loop: same model and precision, one fixed tile on the device, plain SGD
     torch.manual_seed(cfg.seed)
-    bare = UNet(**cfg.model_kwargs()).to(dev)
+    bare = UNet(cfg.model_config()).to(dev)
     if cfg.channels_last:
         bare = bare.to(memory_format=torch.channels_last)
     bare.train()
@@ -205,8 +205,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bare_block()
         t_bare += time.perf_counter() - t0
     n = steps * rounds
-    flops = 3 * count_flops(cfg.model_kwargs(), cfg.tile)
-    paper_flops = 3 * count_flops(paper.model_kwargs(), paper.tile)
+    flops = 3 * count_flops(cfg.model_config(), cfg.tile)
+    paper_flops = 3 * count_flops(paper.model_config(), paper.tile)
     peak = matmul_tflops(dev, amp_dtype or torch.float32)
     project_sps, bare_sps = n / t_project, n / t_bare
     achieved = project_sps * flops / 1e12

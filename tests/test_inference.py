@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from unet_repro import inference as I
-from unet_repro.model import UNet
+from unet_repro.model import UNet, UNetConfig
 from unet_repro.sizing import output_size, valid_input_sizes
 
 
@@ -46,11 +46,11 @@ class _Identity(nn.Module):
 
     def __init__(self, depth: int = 2) -> None:
         super().__init__()
-        self.config = {"depth": depth, "padding": "valid"}
+        self.config = UNetConfig(depth=depth)
         self.p = nn.Parameter(torch.zeros(()))
 
     def forward(self, x):
-        n = output_size(x.shape[-1], self.config["depth"])
+        n = output_size(x.shape[-1], self.config.depth)
         b = (x.shape[-1] - n) // 2
         c = x[..., b : b + n, b : b + n] * 4.0 - 2.0
         return torch.cat([-c, c], dim=1) / 2
@@ -87,13 +87,13 @@ def test_bad_input_and_training_mode_restored():
 
 def test_predict_cli_writes_isbi_submission_format(tmp_path):
     from unet_repro.predict import main
-    from unet_repro.train import load_model, save_model
+    from unet_repro.checkpoint import load_model, save_model
 
     torch.manual_seed(0)
     model = UNet(base_channels=2, depth=2)
     save_model(model, tmp_path / "model.pt")
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
-    assert UNet(**payload["model_config"]).config == model.config
+    assert UNet(UNetConfig(**payload["model_config"])).config == model.config
     stack = np.random.default_rng(4).integers(0, 256, (2, 50, 70)).astype(np.uint8)
     tifffile.imwrite(tmp_path / "x.tif", stack)
     rc = main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "x.tif"),
@@ -107,3 +107,53 @@ def test_predict_cli_writes_isbi_submission_format(tmp_path):
     tifffile.imwrite(tmp_path / "f.tif", stack.astype(np.float32))
     assert main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "f.tif"),
                  "--output", str(tmp_path / "q.tif"), "--no-progress"]) == 2
+
+
+def test_module_docstring_layout_is_what_tile_layout_computes():
+    """The overlap the docstring states (windows at 0 and 128, 260 px) is a doctest run against the code."""
+    import doctest
+
+    result = doctest.testmod(I, verbose=False)
+    assert result.attempted >= 2 and result.failed == 0
+    starts, out, _ = I.tile_layout(512, 572)
+    assert f"at {starts[0]} and {starts[1]}" in I.__doc__ and f"by {out} - {starts[1]} = {out - starts[1]}" in I.__doc__
+
+
+def test_resolve_device_names_the_problem_and_the_fix(monkeypatch):
+    assert I.resolve_device("cpu") == torch.device("cpu") and I.resolve_device(torch.device("cpu")).type == "cpu"
+    assert I.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("gpu", "cuda:x", "cpu:0", "tpu"):
+        with pytest.raises(ValueError, match=rf"--device {bad}: unknown device; use --device auto, cpu") as e:
+            I.resolve_device(bad)
+        assert "\n" not in str(e.value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert I.resolve_device("auto") == torch.device("cpu")
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=r"no CUDA device is available here .*use --device cpu or auto"):
+            I.resolve_device(name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert I.resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match="1 CUDA device"):
+        I.resolve_device("cuda:1")
+
+
+def test_predict_does_not_import_training(tmp_path):
+    """Prediction needs the model file, not the training module (nor its data and augmentation code)."""
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    from unet_repro.checkpoint import save_model
+
+    save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
+    tifffile.imwrite(tmp_path / "x.tif", np.zeros((1, 40, 40), np.uint8))
+    code = ("import sys\n"
+            "from unet_repro.predict import predict_file\n"
+            f"predict_file({str(tmp_path / 'model.pt')!r}, {str(tmp_path / 'x.tif')!r}, "
+            f"{str(tmp_path / 'p.tif')!r}, tile=92, device='cpu', progress=False)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('unet_repro')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert "unet_repro.checkpoint" in loaded and "unet_repro.inference" in loaded  # the loader path ran
+    assert not {"unet_repro.train", "unet_repro.augment", "unet_repro.weights"} & set(loaded), loaded

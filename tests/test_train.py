@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -11,11 +12,12 @@ import tifffile
 import torch
 
 from unet_repro import train as T
+from unet_repro.model import UNet, UNetConfig
 
 
 def _tiny(**kw) -> T.TrainConfig:
     base = dict(profile="custom", base_channels=2, depth=2, tile=92, eval_tile=252, iterations=6, lr=0.01,
-                warmup=2, lr_schedule="cosine", checkpoint_every=2, train_slices=(0, 1), threads=1)
+                warmup=2, lr_schedule="cosine", checkpoint_every=2, train_slices=(0, 1), threads=1, tta="none")
     base.update(kw)
     return T.TrainConfig(**base)
 
@@ -67,7 +69,15 @@ def test_profiles():
     for name, cfg in T.PROFILE_CONFIGS.items():
         assert cfg.profile == name and cfg.momentum == 0.99 and cfg.tile == 572
     paper = T.PROFILE_CONFIGS["paper"]
-    assert paper.base_channels == 64 and paper.depth == 4 and paper.dropout > 0
+    # the default configuration is the paper's recipe (section 3, 3.1, eq. 2), and the paper profile is it
+    assert dataclasses.replace(T.TrainConfig(), profile="paper") == paper
+    assert (paper.base_channels, paper.depth, paper.tile, paper.optimizer, paper.momentum) == (64, 4, 572, "sgd", 0.99)
+    assert (paper.augment, paper.dropout, paper.w0, paper.sigma, paper.class_balance) == (True, 0.5, 10.0, 5.0, True)
+    assert paper.model_config() == UNetConfig()  # Fig. 1 exactly: 1 channel in, 2 classes, valid, up-conv
+    assert sum(p.numel() for p in UNet(paper.model_config()).parameters()) == 31_030_658
+    # the smaller profiles keep the meaning of every number; their sizes and schedules are their own
+    ci = T.PROFILE_CONFIGS["ci"]
+    assert (ci.base_channels, ci.iterations, ci.optimizer, ci.augment, ci.tta) == (16, 1000, "adam", False, "none")
     with pytest.raises(ValueError, match="unknown profile"):
         T.profile_config("huge")
     with pytest.raises(ValueError, match="not valid"):
@@ -84,7 +94,8 @@ def test_two_runs_identical_and_outputs(isbi, tmp_path):
 
     out = tmp_path / "a"
     payload = torch.load(out / "model.pt", weights_only=True)
-    assert payload["model_config"] == a.model.config and payload["train_config"]["iterations"] == 6
+    assert payload["model_config"] == dataclasses.asdict(a.model.config) == dataclasses.asdict(_tiny().model_config())
+    assert payload["train_config"]["iterations"] == 6
     assert _same(T.load_model(out / "model.pt").state_dict(), _weights(a.model))
     prob = tifffile.imread(out / "heldout_prob.tif")
     assert prob.shape == (5, 512, 512) and prob.dtype == np.float32
@@ -113,6 +124,15 @@ def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
     assert [r["loss"] for r in resumed.log] == [r["loss"] for r in full.log]
     with pytest.raises(ValueError, match="configuration differs"):
         T.train(_tiny(lr=0.02), tmp_path / "part", isbi=isbi, progress=False, device="cpu", resume=True)
+    # a different iteration count changes the cosine schedule of the steps already taken: refused
+    assert T.learning_rate(_tiny(), 3) != T.learning_rate(_tiny(iterations=12), 3)
+    with pytest.raises(ValueError, match=r"configuration differs in \{'iterations': \(6, 12\)\}.*schedule") as e:
+        T.train(_tiny(iterations=12), tmp_path / "part", isbi=isbi, progress=False, device="cpu", resume=True)
+    assert "\n" not in str(e.value)
+    # evaluation settings and threads may change: the weights do not depend on them
+    again = T.train(_tiny(tta="rot4", threads=2, checkpoint_every=3), tmp_path / "part", isbi=isbi,
+                    progress=False, device="cpu", resume=True, evaluate=False)
+    assert _same(_weights(again.model), _weights(full.model))
 
 
 def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):

@@ -45,6 +45,7 @@ __all__ = [
     "read_stack",
     "load_isbi2012",
     "split_train_heldout",
+    "normalize_image",
 ]
 
 ENV_VAR = "UNET_REPRO_DATA"
@@ -328,3 +329,17 @@ def split_train_heldout(
         raise ValueError(f"held-out block {heldout} must lie within 0..{n_slices}")
     held = list(range(lo, hi))
     return [i for i in range(n_slices) if i not in held], held
+
+
+def normalize_image(image: np.ndarray) -> np.ndarray:
+    """uint8 grey values -> float32 in [0, 1], the input scaling of training and inference.
+
+    The paper does not say how it scales the grey values; dividing by 255 is ours.
+
+    Args:
+        image: any array of grey values 0..255.
+
+    Returns:
+        ``image / 255`` as float32.
+    """
+    return np.asarray(image, dtype=np.float32) / np.float32(255.0)

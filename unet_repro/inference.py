@@ -6,12 +6,18 @@ mirroring the input image" (section 2, Fig. 2).
 
 The image is extended by mirroring (``numpy.pad(mode="reflect")``, the edge pixel not repeated) by the
 network's context border on every side, plus enough on the bottom/right that the output tiles cover it,
-and cut into input tiles of a valid size. Tiles step by a multiple of ``2**depth`` (not by the full output
-size), because the 2x2 max poolings make the network equivariant only to shifts that are multiples of
-``2**depth``: with this stride every tile sees the same pooling grid as one pass over the whole mirrored
-canvas would, so the stitched map equals the whole-image prediction (up to float rounding), and the seams
-are invisible by construction. Neighbouring output tiles then overlap by ``output % 2**depth`` pixels
-(4 for the paper's 572 -> 388), which is written twice with the same values.
+and cut into input tiles of a valid size. Output windows start on multiples of ``2**depth``, because the
+2x2 max poolings make the network equivariant only to shifts that are multiples of ``2**depth``: every
+tile then sees the same pooling grid as one pass over the whole mirrored canvas would, so the stitched map
+equals the whole-image prediction (up to float rounding) and the seams are invisible by construction.
+``sizing.tile_layout`` takes the fewest windows that cover the image and spreads them evenly on that grid;
+pixels where windows overlap are predicted twice with the same values (the later tile's are kept). For an
+ISBI slice (512 pixels) and the paper's tile (572 -> 388), two windows per axis, at 0 and 128, overlapping
+by 388 - 128 = 260 pixels:
+
+>>> starts, out, border = tile_layout(512, 572)
+>>> starts, out, border, out - (starts[1] - starts[0])
+([0, 128], 388, 92, 260)
 
 Test-time augmentation (section 3.3: the ISBI result was "averaged over 7 rotated versions of the input
 data"; the paper does not say which 7): ``tta="d4"`` averages the probabilities over the 8 symmetries of
@@ -32,9 +38,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .sizing import tile_layout
+from .data import normalize_image
+from .sizing import UNetConfig, tile_layout
 
-__all__ = ["TTA", "TTA_TRANSFORMS", "normalize_image", "tile_layout", "mirror_canvas", "predict_proba", "predict_stack"]
+__all__ = [
+    "TTA",
+    "TTA_TRANSFORMS",
+    "normalize_image",
+    "resolve_device",
+    "tile_layout",
+    "mirror_canvas",
+    "predict_proba",
+    "predict_stack",
+]
 
 TTA = Literal["none", "rot4", "d4"]
 
@@ -46,21 +62,39 @@ TTA_TRANSFORMS: dict[str, list[tuple[int, bool]]] = {
 }
 
 
-def normalize_image(image: np.ndarray) -> np.ndarray:
-    """uint8 grey values -> float32 in [0, 1] (the input scaling used in training and inference).
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The device to run on: ``auto`` is CUDA when available, else CPU.
 
     Args:
-        image: any array of grey values 0..255.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (or a ``torch.device``).
 
     Returns:
-        ``image / 255`` as float32.
+        The ``torch.device``.
+
+    Raises:
+        ValueError: (one line, naming the fix) for an unknown name or a device this machine lacks.
     """
-    return np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"--device {device}: unknown device; use --device auto, cpu, cuda, cuda:N or mps")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA device is available here (torch.cuda.is_available() "
+                             "is False); use --device cpu or auto")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0; use --device cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: no Apple MPS device is available here; use --device cpu or auto")
+    return torch.device(name)
 
 
 def _model_geometry(model: nn.Module) -> tuple[int, str]:
-    cfg = getattr(model, "config", None) or {}
-    return int(cfg.get("depth", 4)), str(cfg.get("padding", "valid"))
+    cfg = getattr(model, "config", None) or UNetConfig()
+    return int(cfg.depth), str(cfg.padding)
 
 
 def mirror_canvas(image: np.ndarray, extent: tuple[int, int], border: int) -> np.ndarray:

@@ -7,8 +7,10 @@ feature map of the contracting path, and two 3x3 convolutions + ReLU; a final 1x
 the classes. 23 convolutional layers, 31,030,658 parameters. Drop-out at the end of the contracting
 path (section 3.1) and Gaussian initialisation with standard deviation sqrt(2/N) (section 3).
 
-Variants that depart from the paper (each named by an argument, never a silent default):
-``padding="same"`` (output size = input size), ``upsampling="bilinear"`` (bilinear x2 followed by a
+The hyper-parameters are one frozen :class:`UNetConfig` (defined in ``unet_repro.sizing``, which needs
+no torch, and re-exported here); ``UNet(config)`` and ``UNet(base_channels=16, ...)`` build the same
+network. Variants that depart from the paper (each a field of the configuration, never a silent
+default): ``padding="same"`` (output size = input size), ``upsampling="bilinear"`` (bilinear x2 followed by a
 1x1 convolution that halves the channels, instead of the learned 2x2 up-convolution) and
 ``batch_norm=True`` (conv -> batch norm -> ReLU; batch normalisation postdates the paper).
 """
@@ -16,16 +18,14 @@ Variants that depart from the paper (each named by an argument, never a silent d
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .sizing import Padding, center_crop, check_input_size
+from .sizing import Padding, Upsampling, UNetConfig, center_crop, check_input_size
 
-__all__ = ["UNet", "DoubleConv", "init_paper_", "fan_in", "trace_feature_maps", "count_flops"]
-
-Upsampling = Literal["transpose", "bilinear"]
+__all__ = ["UNet", "UNetConfig", "DoubleConv", "init_paper_", "fan_in", "trace_feature_maps", "count_flops"]
 
 
 class DoubleConv(nn.Sequential):
@@ -88,48 +88,24 @@ class UNet(nn.Module):
     """U-Net of Fig. 1.
 
     Args:
-        in_channels: image channels (1 for the EM data).
-        num_classes: output channels of the final 1x1 convolution (2: membrane, cell).
-        base_channels: channels of the first level (64 in the paper); level l has base * 2**l.
-        depth: number of poolings (4 in the paper).
-        padding: ``"valid"`` (paper: unpadded convolutions, the output is smaller than the input) or
-            ``"same"`` (zero padding, output size = input size).
-        upsampling: ``"transpose"`` (paper: learned 2x2 up-convolution) or ``"bilinear"``.
-        batch_norm: insert batch normalisation after each 3x3 convolution (not in the paper).
-        dropout: drop-out probability at the end of the contracting path (0.5 here; the paper gives
-            no value); 0 disables it.
+        config: the network (see :class:`UNetConfig`; default: the paper's).
+        **fields: instead of ``config``, its fields by name (``UNet(base_channels=16, depth=3)``).
 
     The forward pass takes ``N x in_channels x H x W`` and returns logits ``N x num_classes x h x w``;
-    a valid-padding model on a 572x572 tile returns 388x388.
+    a valid-padding model on a 572x572 tile returns 388x388. ``model.config`` is the :class:`UNetConfig`.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        num_classes: int = 2,
-        base_channels: int = 64,
-        depth: int = 4,
-        padding: Padding = "valid",
-        upsampling: Upsampling = "transpose",
-        batch_norm: bool = False,
-        dropout: float = 0.5,
-    ) -> None:
+    def __init__(self, config: UNetConfig | None = None, **fields: Any) -> None:
         super().__init__()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' (paper) or 'same', got {padding!r}")
-        if upsampling not in ("transpose", "bilinear"):
-            raise ValueError(f"upsampling must be 'transpose' (paper) or 'bilinear', got {upsampling!r}")
-        for name, v in (("in_channels", in_channels), ("num_classes", num_classes),
-                        ("base_channels", base_channels), ("depth", depth)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.config: dict[str, Any] = dict(
-            in_channels=in_channels, num_classes=num_classes, base_channels=base_channels, depth=depth,
-            padding=padding, upsampling=upsampling, batch_norm=batch_norm, dropout=dropout,
-        )
-        ch = [base_channels * 2**level for level in range(depth + 1)]
+        if config is not None and fields:
+            raise TypeError("give UNet a UNetConfig or its fields by name, not both")
+        if config is not None and not isinstance(config, UNetConfig):
+            raise TypeError(f"UNet(config) takes a UNetConfig, got {type(config).__name__}")
+        self.config: UNetConfig = config if config is not None else UNetConfig(**fields)
+        in_channels, num_classes, depth = self.config.in_channels, self.config.num_classes, self.config.depth
+        padding, upsampling, batch_norm = self.config.padding, self.config.upsampling, self.config.batch_norm
+        dropout = self.config.dropout
+        ch = self.config.channels()
         self.down = nn.ModuleList(
             DoubleConv(in_channels if level == 0 else ch[level - 1], ch[level], padding, batch_norm)
             for level in range(depth)
@@ -148,14 +124,14 @@ class UNet(nn.Module):
         """Raise a ``ValueError`` that says what to change when ``x`` does not fit the network."""
         if x.dim() != 4:
             raise ValueError(f"expected a 4D batch N x C x H x W, got shape {tuple(x.shape)}")
-        if x.shape[1] != self.config["in_channels"]:
+        if x.shape[1] != self.config.in_channels:
             raise ValueError(
-                f"the model takes {self.config['in_channels']} input channel(s), got {x.shape[1]} "
+                f"the model takes {self.config.in_channels} input channel(s), got {x.shape[1]} "
                 f"(shape {tuple(x.shape)}); add/remove a channel axis or build UNet(in_channels={x.shape[1]})"
             )
         for axis, n in (("height", x.shape[2]), ("width", x.shape[3])):
             try:
-                check_input_size(int(n), self.config["depth"], self.config["padding"])
+                check_input_size(int(n), self.config.depth, self.config.padding)
             except ValueError as exc:
                 raise ValueError(f"{axis}: {exc}") from None
 
@@ -174,7 +150,7 @@ class UNet(nn.Module):
 
     def stage_parameters(self) -> dict[str, int]:
         """Parameters per stage of Fig. 1 (``enc1..encD``, ``bottom``, ``decD..dec1``, ``out``)."""
-        depth = self.config["depth"]
+        depth = self.config.depth
         count = lambda *mods: sum(p.numel() for m in mods for p in m.parameters())  # noqa: E731
         stages = {f"enc{level + 1}": count(block) for level, block in enumerate(self.down)}
         stages["bottom"] = count(self.bottom)
@@ -195,26 +171,33 @@ def trace_feature_maps(model: UNet, input_size: int) -> list[tuple[str, int, int
         kind = "upconv2x2" if isinstance(module, nn.ConvTranspose2d) else f"conv{module.kernel_size[0]}x{module.kernel_size[1]}"
         records.append((kind, int(out.shape[-1]), int(out.shape[1])))
 
-    meta = UNet(**model.config).to("meta")
+    meta = UNet(model.config).to("meta")
     handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
-        meta.eval()(torch.zeros(1, model.config["in_channels"], input_size, input_size, device="meta"))
+        meta.eval()(torch.zeros(1, model.config.in_channels, input_size, input_size, device="meta"))
     finally:
         for h in handles:
             h.remove()
     return records
 
 
-def count_flops(config: dict[str, Any], input_size: int) -> int:
+def count_flops(config: UNetConfig, input_size: int) -> int:
     """FLOPs of one forward pass on one square tile, as ``torch.utils.flop_counter`` counts them.
 
     Runs on the meta device, so no arithmetic is done and the paper's model costs nothing to count.
+
+    Args:
+        config: the network (``model.config``).
+        input_size: side of the square input tile.
+
+    Returns:
+        2 x the multiply-adds of every convolution (compare ``sizing.feature_maps``).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        model = UNet(**config).eval()
-        x = torch.zeros(1, config.get("in_channels", 1), input_size, input_size)
+        model = UNet(config).eval()
+        x = torch.zeros(1, config.in_channels, input_size, input_size)
     with FlopCounterMode(display=False) as counter:
         model(x)
     return int(counter.get_total_flops())

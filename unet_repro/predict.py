@@ -43,8 +43,8 @@ def predict_file(model_path: str | Path, input_path: str | Path, output_path: st
     import tifffile
     import torch
 
-    from .inference import predict_stack
-    from .train import load_model, resolve_device
+    from .checkpoint import load_model
+    from .inference import predict_stack, resolve_device
 
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():

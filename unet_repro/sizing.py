@@ -6,7 +6,11 @@ skip connection: "it is important to select the input tile size such that all 2x
 operations are applied to a layer with an even x- and y-size" (section 2). For depth 4 these are
 188, 204, 220, ... (every size = 12 mod 16 from 188); the paper's 572 gives a 388 output.
 
-Pure arithmetic: this module imports no torch (``center_crop`` slices whatever array it is given).
+:class:`UNetConfig` names the hyper-parameters of Fig. 1 once; the network (``unet_repro.model.UNet``),
+the hand count of its feature maps (:func:`feature_maps`) and the training configuration all take it.
+
+Pure arithmetic: this module imports no torch (``center_crop`` slices whatever array it is given), so
+the configuration lives here and ``unet_repro.model`` re-exports it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Literal, Sequence, TypeVar
 
 __all__ = [
     "Padding",
+    "Upsampling",
+    "UNetConfig",
     "FeatureMap",
     "feature_maps",
     "output_size",
@@ -31,7 +37,57 @@ __all__ = [
 ]
 
 Padding = Literal["valid", "same"]
+Upsampling = Literal["transpose", "bilinear"]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """The network of Fig. 1 (section 2); the defaults are the paper's.
+
+    Args:
+        in_channels: image channels (1 for the EM data).
+        num_classes: output channels of the final 1x1 convolution (2: membrane, cell).
+        base_channels: channels of the first level (64 in the paper); level l has ``base * 2**l``.
+        depth: number of 2x2 max poolings (4 in the paper).
+        padding: ``"valid"`` (paper: unpadded convolutions, the output is smaller than the input) or
+            ``"same"`` (zero padding, output size = input size).
+        upsampling: ``"transpose"`` (paper: learned 2x2 up-convolution) or ``"bilinear"`` (bilinear x2
+            and a 1x1 convolution).
+        batch_norm: batch normalisation after each 3x3 convolution (not in the paper).
+        dropout: drop-out probability at the end of the contracting path (section 3.1; the paper gives
+            no value, 0.5 here); 0 disables it.
+
+    Raises:
+        ValueError: on a value the network cannot be built with, naming the field.
+    """
+
+    in_channels: int = 1
+    num_classes: int = 2
+    base_channels: int = 64
+    depth: int = 4
+    padding: Padding = "valid"
+    upsampling: Upsampling = "transpose"
+    batch_norm: bool = False
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' (paper) or 'same', got {self.padding!r}")
+        if self.upsampling not in ("transpose", "bilinear"):
+            raise ValueError(f"upsampling must be 'transpose' (paper) or 'bilinear', got {self.upsampling!r}")
+        for name in ("in_channels", "num_classes", "base_channels", "depth"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def channels(self) -> list[int]:
+        """Channels of the levels 0..depth (Fig. 1: 64, 128, 256, 512, 1024)."""
+        return [self.base_channels * 2**level for level in range(self.depth + 1)]
 
 
 @dataclass(frozen=True)
@@ -58,25 +114,25 @@ def _check_args(depth: int, padding: str) -> None:
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
 
 
-def feature_maps(
-    input_size: int,
-    depth: int = 4,
-    padding: Padding = "valid",
-    base_channels: int = 64,
-    in_channels: int = 1,
-    num_classes: int = 2,
-    upsampling: str = "transpose",
-    batch_norm: bool = False,
-) -> list[FeatureMap]:
+def feature_maps(input_size: int, config: UNetConfig = UNetConfig()) -> list[FeatureMap]:
     """Every feature map of the network for a square tile, in order (the numbers printed in Fig. 1).
 
     The parameters and FLOPs are derived from the layer shapes alone (a k x k convolution from C to C'
     channels has k*k*C*C' weights and C' biases and costs 2*k*k*C*C' FLOPs per output pixel), so that
     the notebook can check them against the torch model.
 
+    Args:
+        input_size: side of the square input tile.
+        config: the network (default: the paper's).
+
+    Returns:
+        One :class:`FeatureMap` per layer, from the input to the final 1x1 convolution.
+
     Raises:
         ValueError: when ``input_size`` is not a valid size (see :func:`check_input_size`).
     """
+    depth, padding, base_channels = config.depth, config.padding, config.base_channels
+    in_channels, num_classes, batch_norm = config.in_channels, config.num_classes, config.batch_norm
     check_input_size(input_size, depth, padding)
     shrink = 2 if padding == "valid" else 0
 
@@ -100,7 +156,7 @@ def feature_maps(
         cout = base_channels * 2**level
         stage = f"dec{level + 1}"
         size *= 2
-        if upsampling == "transpose":
+        if config.upsampling == "transpose":
             maps.append(FeatureMap(stage, "upconv2x2", size, cout, 4 * ch * cout + cout, 2 * ch * cout * size * size))
         else:
             maps.append(FeatureMap(stage, "bilinear+conv1x1", size, cout, ch * cout + cout, 2 * ch * cout * size * size))
@@ -153,7 +209,7 @@ def output_size(input_size: int, depth: int = 4, padding: Padding = "valid") -> 
     Raises:
         ValueError: when ``input_size`` is not valid; the message names the nearest valid sizes.
     """
-    return feature_maps(input_size, depth, padding, base_channels=1)[-1].size
+    return feature_maps(input_size, UNetConfig(base_channels=1, depth=depth, padding=padding))[-1].size
 
 
 def valid_input_sizes(lo: int, hi: int, depth: int = 4, padding: Padding = "valid") -> list[int]:

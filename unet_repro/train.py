@@ -1,6 +1,6 @@
 """Training the U-Net on the ISBI 2012 stack (section 3 of the paper).
 
-What the paper fixes, and this module follows:
+What the paper fixes, and the default :class:`TrainConfig` (the ``paper`` profile) follows:
 
 - "Due to the unpadded convolutions, the output image is smaller than the input by a constant border
   width. To minimize the overhead and make maximum use of the GPU memory, we favor large input tiles over
@@ -8,14 +8,15 @@ What the paper fixes, and this module follows:
   (0.99) such that a large number of the previously seen training samples determine the update in the
   current optimization step." (section 3): SGD, momentum 0.99, one 572x572 tile per step.
 - The energy function: soft-max over the final feature map combined with the cross-entropy, weighted by a
-  pre-computed weight map (eq. 1 and 2, ``unet_repro.loss`` and ``unet_repro.weights``).
+  pre-computed weight map (eq. 1 and 2, ``unet_repro.loss`` and ``unet_repro.weights``; w0 = 10, sigma = 5).
 - Data augmentation with elastic deformations (section 3.1, ``unet_repro.augment``); drop-out at the end
-  of the contracting path (in the model).
+  of the contracting path (in the model, ``unet_repro.model``).
 - Tiles: a random 572x572 input tile whose 388x388 output window lies inside the slice; the rest of the
   input is extrapolated by mirroring (Fig. 2).
 
 What the paper leaves open, and is chosen here by experiment (notebook 04 reports the trials): the
-learning rate, its schedule and the number of iterations. The input scaling (grey value / 255) is ours.
+learning rate, its schedule and the number of iterations. The input scaling (grey value / 255,
+``unet_repro.data.normalize_image``) is ours.
 
 Weight maps: "We pre-compute the weight map for each ground truth segmentation" (section 3). They are
 computed once on the whole 512x512 training slice (so that the distances to the nearest cells are not
@@ -25,32 +26,36 @@ step, and the smooth deformation changes the distances only slightly.
 
 Everything that draws random numbers (tile positions, augmentation, drop-out, initialisation) is seeded;
 on CPU two runs with the same configuration give identical weights, and an interrupted run resumed from
-its checkpoint ends with the same weights as an uninterrupted one (the checkpoint holds the model, the
-optimiser's momentum and every RNG state).
+its checkpoint ends with the same weights as an uninterrupted one (``unet_repro.checkpoint`` writes and
+restores the model, the optimiser's momentum and every RNG state).
 
-The training loop is hand-written (no Lightning / Ignite) because it is short and the paper's details
-(one tile per step, deformed weight maps, exact resume) are easier to read in plain PyTorch.
+This module holds the configuration, the tile sampling and the loop. The loop is hand-written (no
+Lightning / Ignite) because it is short and the paper's details (one tile per step, deformed weight maps,
+exact resume) are easier to read in plain PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from . import checkpoint
 from . import data as data_mod
-from .inference import TTA, mirror_canvas, normalize_image, predict_stack
-from .model import UNet
+from .checkpoint import RESUME_FREE as _RESUME_FREE
+from .checkpoint import config_dict as _config_dict
+from .checkpoint import is_finished_run, load_model, save_model
+from .data import normalize_image
+from .inference import mirror_canvas, predict_stack, resolve_device
+from .model import UNet, UNetConfig
 from .sizing import check_input_size, output_size
 
 __all__ = [
@@ -61,6 +66,8 @@ __all__ = [
     "TrainResult",
     "train",
     "learning_rate",
+    "make_optimizer",
+    "evaluate_heldout",
     "load_model",
     "is_finished_run",
     "save_model",
@@ -68,17 +75,26 @@ __all__ = [
     "main",
 ]
 
+# ``load_model``, ``save_model``, ``is_finished_run`` (unet_repro.checkpoint) and ``resolve_device``
+# (unet_repro.inference) are re-exported: notebooks import them from here.
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (saved with the model and checked on resume).
+
+    The defaults are the paper's recipe (section 3, the ``paper`` profile): the network of Fig. 1 with
+    64 base channels, 572x572 tiles, one tile per step, SGD with momentum 0.99, elastic augmentation,
+    drop-out 0.5, the weight map of eq. 2 (w0 = 10, sigma = 5, class balance). The learning rate, its
+    schedule and the iteration count, which the paper does not give, are ours.
 
     Args:
         profile: name of the profile this came from (``ci``, ``cpu``, ``paper`` or ``custom``).
         base_channels: channels of the first level (64 in the paper).
         depth: poolings (4 in the paper).
         tile: input tile side (572 in the paper); the output window is ``output_size(tile)``.
-        iterations: SGD steps, one tile each (not given in the paper).
+        iterations: SGD steps, one tile each (not given in the paper); fixed for a run (it sets the
+            learning-rate schedule, so a resumed run must keep it).
         lr: base learning rate (not given in the paper).
         lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at the end) or ``"poly"`` (power 0.9).
         warmup: steps of linear warm-up from 0 to ``lr``.
@@ -86,7 +102,7 @@ class TrainConfig:
             (a departure, for short CPU schedules; ``momentum`` is then Adam's beta1, 0.99 like the paper's momentum).
         momentum: 0.99 (section 3).
         weight_decay: L2 penalty (0: the paper mentions none).
-        dropout: drop-out probability at the end of the contracting path.
+        dropout: drop-out probability at the end of the contracting path (section 3.1).
         w0, sigma: border weight (eq. 2: w0 = 10, sigma = 5 pixels).
         class_balance: use the class-frequency term w_c of eq. 2.
         loss_normalize: passed to ``weighted_cross_entropy(normalize=...)`` (None: its default).
@@ -99,17 +115,18 @@ class TrainConfig:
         channels_last: channels-last memory format.
         threads: CPU threads for this run (None: leave torch's setting).
         eval_tile: tile side for held-out prediction.
-        tta: test-time augmentation for the held-out prediction (``none``, ``rot4``, ``d4``).
+        tta: test-time augmentation for the held-out prediction (``none``, ``rot4``, ``d4``; section 3.3
+            averages over rotated inputs).
     """
 
     profile: str = "custom"
-    base_channels: int = 16
+    base_channels: int = 64
     depth: int = 4
     tile: int = 572
-    iterations: int = 700
-    lr: float = 0.01
-    lr_schedule: str = "constant"
-    warmup: int = 0
+    iterations: int = 20000
+    lr: float = 0.001
+    lr_schedule: str = "cosine"
+    warmup: int = 200
     optimizer: str = "sgd"
     momentum: float = 0.99
     weight_decay: float = 0.0
@@ -122,14 +139,15 @@ class TrainConfig:
     train_slices: tuple[int, ...] | None = None
     heldout: tuple[int, int] = (25, 30)
     seed: int = 0
-    checkpoint_every: int = 100
+    checkpoint_every: int = 1000
     amp: bool = False
     channels_last: bool = False
-    threads: int | None = 2
+    threads: int | None = None
     eval_tile: int = 572
-    tta: str = "none"
+    tta: str = "d4"
 
     def __post_init__(self) -> None:
+        self.model_config()  # validates the network's fields
         check_input_size(self.tile, self.depth, "valid")
         check_input_size(self.eval_tile, self.depth, "valid")
         if self.iterations < 0:
@@ -141,10 +159,10 @@ class TrainConfig:
         if self.tta not in ("none", "rot4", "d4"):
             raise ValueError(f"tta must be 'none', 'rot4' or 'd4', got {self.tta!r}")
 
-    def model_kwargs(self) -> dict[str, Any]:
-        """Arguments of :class:`unet_repro.model.UNet` for this run."""
-        return dict(in_channels=1, num_classes=2, base_channels=self.base_channels, depth=self.depth,
-                    padding="valid", upsampling="transpose", batch_norm=False, dropout=self.dropout)
+    def model_config(self) -> UNetConfig:
+        """The network of this run: the paper's (Fig. 1: one input channel, two classes, valid
+        convolutions, 2x2 up-convolutions, no batch norm) with this run's channels, depth and drop-out."""
+        return UNetConfig(base_channels=self.base_channels, depth=self.depth, dropout=self.dropout)
 
     def slices(self, n_slices: int = 30) -> tuple[list[int], list[int]]:
         """(training slices, held-out slices) under the evaluation protocol."""
@@ -157,21 +175,22 @@ class TrainConfig:
         return train, held
 
 
-#: The profiles. They change sizes and schedules, never what a number means.
+#: The paper's recipe, for a GPU: the default configuration; the paper gives no iteration count or
+#: learning rate, only "10 hours on a NVidia Titan GPU (6 GB)".
+PAPER = TrainConfig(profile="paper")
+
+#: The profiles. Each smaller one lists its departures from the paper's recipe; they change sizes and
+#: schedules, never what a number means.
 PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # Under 10 minutes on 2 CPU cores, and a real result (held-out pixel error <= 0.07). Departures, all
     # measured in notebook 04: Adam instead of SGD with momentum 0.99 and no augmentation, because in 1000
     # steps SGD (0.088-0.10) and augmented Adam (0.068-0.078) fall short or barely reach the target.
-    "ci": TrainConfig(profile="ci", base_channels=16, iterations=1000, optimizer="adam", lr=0.001,
-                      lr_schedule="cosine", warmup=20, augment=False, checkpoint_every=100, threads=2),
+    "ci": dataclasses.replace(PAPER, profile="ci", base_channels=16, iterations=1000, optimizer="adam", lr=0.001,
+                              warmup=20, augment=False, checkpoint_every=100, threads=2, tta="none"),
     # About an hour on 2 CPU cores (not run here yet): twice the channels, the paper's augmentation, Adam.
-    "cpu": TrainConfig(profile="cpu", base_channels=32, iterations=1800, optimizer="adam", lr=0.001,
-                       lr_schedule="cosine", warmup=50, checkpoint_every=200, threads=2),
-    # The paper's network and optimiser (64 base channels, 572 tiles, one tile per step, SGD with momentum
-    # 0.99, drop-out, augmentation), for a GPU; the paper gives no iteration count or learning rate, only
-    # "10 hours on a NVidia Titan GPU (6 GB)".
-    "paper": TrainConfig(profile="paper", base_channels=64, iterations=20000, lr=0.001, lr_schedule="cosine",
-                         warmup=200, checkpoint_every=1000, threads=None, tta="d4"),
+    "cpu": dataclasses.replace(PAPER, profile="cpu", base_channels=32, iterations=1800, optimizer="adam", lr=0.001,
+                               warmup=50, checkpoint_every=200, threads=2, tta="none"),
+    "paper": PAPER,
 }
 
 
@@ -185,7 +204,8 @@ def profile_config(profile: str, **overrides: Any) -> TrainConfig:
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """Learning rate at step ``step`` (0-based): warm-up, then constant, cosine or poly decay.
 
-    A pure function of the step, so a resumed run uses the same rates as an uninterrupted one.
+    A pure function of the step and the configuration (``iterations`` included), so a resumed run uses
+    the same rates as an uninterrupted one.
     """
     if cfg.warmup and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -203,13 +223,6 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                                 weight_decay=cfg.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class TileSampler:
@@ -271,62 +284,6 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    for k, v in d.items():
-        if isinstance(v, tuple):
-            d[k] = list(v)
-    return d
-
-
-def save_model(model: UNet, path: str | Path, cfg: TrainConfig | None = None, **extra: Any) -> Path:
-    """Write ``model.pt``: the state dict and everything needed to rebuild the model.
-
-    Loads with ``torch.load(path, weights_only=True)``; :func:`load_model` rebuilds the network.
-    """
-    path = Path(path)
-    payload: dict[str, Any] = {
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "model_config": dict(model.config),
-        "train_config": _config_dict(cfg) if cfg is not None else {},
-        "input_scaling": "grey value / 255",
-        **extra,
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def is_finished_run(cfg: TrainConfig, out: str | Path) -> bool:
-    """True when ``out`` holds a finished run (``model.pt`` and ``metrics.json``) of exactly ``cfg``.
-
-    Only ``checkpoint_every`` may differ: it changes when checkpoints are written, not the weights.
-    """
-    out = Path(out)
-    if not ((out / "model.pt").is_file() and (out / "metrics.json").is_file()):
-        return False
-    saved = torch.load(out / "model.pt", map_location="cpu", weights_only=True).get("train_config", {})
-    return all(saved.get(k) == v for k, v in _config_dict(cfg).items() if k != "checkpoint_every")
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:
-    """Rebuild a model written by :func:`save_model` (safe load: ``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path}; train one with `python -m unet_repro.train --out DIR`")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or "state_dict" not in payload or "model_config" not in payload:
-        raise ValueError(f"{path} is not a model written by unet_repro.train (no state_dict/model_config)")
-    model = UNet(**payload["model_config"])
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval()
-
-
-def _rng_state_json(rng: np.random.Generator) -> str:
-    return json.dumps(rng.bit_generator.state)
-
-
 def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training images (normalised), classes (0 membrane, 1 cell) and pre-computed weight maps.
 
@@ -346,35 +303,6 @@ def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray
     return images, classes, weights
 
 
-def _save_checkpoint(path: Path, step: int, model: UNet, opt: torch.optim.Optimizer, rng: np.random.Generator,
-                     log: list[dict[str, float]], elapsed: float, cfg: TrainConfig) -> None:
-    payload = {
-        "iteration": step,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "np_rng": _rng_state_json(rng),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "log": [[r["iteration"], r["loss"], r["lr"], r["time"]] for r in log],
-        "elapsed": elapsed,
-        "config": _config_dict(cfg),
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-_RESUME_FREE = {"iterations", "checkpoint_every", "threads", "eval_tile", "tta"}
-
-
-def _write_log(path: Path, log: list[dict[str, float]]) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["iteration", "loss", "lr", "time"])
-        for r in log:
-            w.writerow([r["iteration"], f"{r['loss']:.6g}", f"{r['lr']:.6g}", f"{r['time']:.3f}"])
-
-
 def train(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -390,10 +318,10 @@ def train(
     Args:
         cfg: the run's configuration (see :data:`PROFILE_CONFIGS`).
         out_dir: output folder (created).
-        resume: continue from ``out_dir/checkpoint.pt`` when it exists (same configuration required, except
-            for the iteration count and evaluation settings).
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists (same configuration required,
+            ``iterations`` included, except for :data:`unet_repro.checkpoint.RESUME_FREE`).
         isbi: the data (default: :func:`unet_repro.data.load_isbi2012`).
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda`` (see :func:`resolve_device`).
         progress: show a progress bar with the loss and iterations/s.
         stop_after: stop after this many steps as if interrupted (checkpoint written, no evaluation);
             used to test resuming.
@@ -401,6 +329,9 @@ def train(
 
     Returns:
         :class:`TrainResult`.
+
+    Raises:
+        ValueError: (one line) for an unavailable device, or a checkpoint of another configuration.
     """
     from .augment import Augmenter
     from .loss import weighted_cross_entropy
@@ -418,7 +349,7 @@ def train(
         augmenter = Augmenter() if cfg.augment else Augmenter.none()
 
         torch.manual_seed(cfg.seed)
-        model = UNet(**cfg.model_kwargs()).to(dev)
+        model = UNet(cfg.model_config()).to(dev)
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt = make_optimizer(cfg, model)
@@ -428,21 +359,7 @@ def train(
 
         ckpt_path = out / "checkpoint.pt"
         if resume and ckpt_path.is_file():
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-            saved = ck["config"]
-            mine = _config_dict(cfg)
-            diff = {k: (saved.get(k), v) for k, v in mine.items() if k not in _RESUME_FREE and saved.get(k) != v}
-            if diff:
-                raise ValueError(f"cannot resume {ckpt_path}: configuration differs in {diff} (saved, now); "
-                                 "use the same profile/options or another --out folder")
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            rng.bit_generator.state = json.loads(ck["np_rng"])
-            torch.set_rng_state(ck["torch_rng"])
-            if ck["cuda_rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(ck["cuda_rng"])
-            start_step, elapsed = int(ck["iteration"]), float(ck["elapsed"])
-            log = [dict(iteration=int(a), loss=float(b), lr=float(c), time=float(d)) for a, b, c, d in ck["log"]]
+            start_step, elapsed, log = checkpoint.resume(ckpt_path, cfg, model, opt, rng)
 
         end_step = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
         bar = None
@@ -479,8 +396,8 @@ def train(
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2g}")
             done = step + 1
             if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end_step:
-                _save_checkpoint(ckpt_path, done, model, opt, rng, log, time.perf_counter() - t0, cfg)
-                _write_log(out / "log.csv", log)
+                checkpoint.save_checkpoint(ckpt_path, done, model, opt, rng, log, time.perf_counter() - t0, cfg)
+                checkpoint.write_log(out / "log.csv", log)
         if bar is not None:
             bar.close()
         seconds = log[-1]["time"] if log else 0.0
@@ -492,7 +409,7 @@ def train(
             model = model.to(memory_format=torch.contiguous_format)
             result.model = model
         save_model(model, out / "model.pt", cfg, iterations=len(log), seconds=seconds)
-        _write_log(out / "log.csv", log)
+        checkpoint.write_log(out / "log.csv", log)
         if evaluate:
             evaluate_heldout(result, isbi, device=dev)
         return result

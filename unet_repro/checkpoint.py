@@ -1,0 +1,218 @@
+"""Model and checkpoint files of a training run (section 3 of the paper: one long SGD run).
+
+A run folder (``python -m unet_repro.train --out DIR``) holds:
+
+- ``model.pt``: the trained network, ``{"state_dict", "model_config": asdict(UNetConfig),
+  "train_config", "input_scaling", ...}``; :func:`load_model` rebuilds it with ``torch.load(...,
+  weights_only=True)``, so opening a model file never runs code from it.
+- ``checkpoint.pt``: everything an interrupted run needs to continue as if it had never stopped: the
+  model, the optimiser's state (the momentum of section 3), every random generator's state, the log and
+  the configuration, which :func:`resume` checks against the run being resumed.
+- ``log.csv``: iteration, loss, learning rate and time of every step (:func:`write_log`).
+
+This module imports neither the training loop nor the data, so ``unet_repro.predict`` loads a model
+without importing ``unet_repro.train``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .model import UNet, UNetConfig
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+__all__ = [
+    "config_dict",
+    "save_model",
+    "load_model",
+    "is_finished_run",
+    "save_checkpoint",
+    "resume",
+    "write_log",
+    "RESUME_FREE",
+]
+
+#: Fields of the training configuration that may change when a run is resumed: when checkpoints are
+#: written, CPU threads and how the held-out block is predicted. Everything else (``iterations`` too: it
+#: sets the learning-rate schedule) must match, or the resumed run would not be the run it continues.
+RESUME_FREE = frozenset({"checkpoint_every", "threads", "eval_tile", "tta"})
+
+_TRAIN_HINT = "pass a model.pt written by `python -m unet_repro.train`"
+_CKPT_HINT = "delete it or use another --out folder"
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The training configuration as plain JSON-like values (tuples become lists), as stored in files."""
+    d = dataclasses.asdict(cfg)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _read(path: Path, what: str, hint: str = _TRAIN_HINT) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of a dict, or a one-line ``ValueError`` naming the file."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types, with advice that does not apply here
+        raise ValueError(f"{path} is not a {what} file (torch.load failed: {type(exc).__name__}); "
+                         f"{hint}") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} holds a {type(payload).__name__}, not a {what}; {hint}")
+    return payload
+
+
+def save_model(model: UNet, path: str | Path, cfg: TrainConfig | None = None, **extra: Any) -> Path:
+    """Write ``model.pt``: the state dict and everything needed to rebuild the model.
+
+    Args:
+        model: the network (its ``config`` is stored as ``asdict(UNetConfig)``).
+        path: the file to write (atomically: a crash never leaves half a file).
+        cfg: the training configuration, stored for :func:`is_finished_run` and the reader.
+        **extra: more JSON-like entries (e.g. ``iterations``, ``seconds``).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    payload: dict[str, Any] = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dataclasses.asdict(model.config),
+        "train_config": config_dict(cfg) if cfg is not None else {},
+        "input_scaling": "grey value / 255",
+        **extra,
+    }
+    _atomic_save(payload, path)
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:
+    """Rebuild a model written by :func:`save_model` (safe load: ``weights_only=True``), in eval mode.
+
+    Args:
+        path: a ``model.pt``.
+        device: where to put the model.
+
+    Returns:
+        The :class:`unet_repro.model.UNet` with the saved weights.
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a file.
+        ValueError: (one line) when the file is not a model written by :func:`save_model`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}; train one with `python -m unet_repro.train --out DIR`")
+    payload = _read(path, "model")
+    if "state_dict" not in payload or "model_config" not in payload:
+        kind = "a training checkpoint" if "iteration" in payload and "model" in payload else "not a model"
+        raise ValueError(f"{path} is {kind} (no state_dict/model_config); {_TRAIN_HINT}")
+    try:
+        model = UNet(UNetConfig(**payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} does not hold a valid U-Net ({first}); {_TRAIN_HINT}") from None
+    return model.to(device).eval()
+
+
+def is_finished_run(cfg: TrainConfig, out: str | Path) -> bool:
+    """True when ``out`` holds a finished run (``model.pt`` and ``metrics.json``) of exactly ``cfg``.
+
+    Only ``checkpoint_every`` may differ: it changes when checkpoints are written, not the weights.
+    """
+    out = Path(out)
+    if not ((out / "model.pt").is_file() and (out / "metrics.json").is_file()):
+        return False
+    saved = _read(out / "model.pt", "model").get("train_config", {})
+    return all(saved.get(k) == v for k, v in config_dict(cfg).items() if k != "checkpoint_every")
+
+
+def save_checkpoint(path: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    rng: np.random.Generator, log: list[dict[str, float]], elapsed: float,
+                    cfg: TrainConfig) -> None:
+    """Write ``checkpoint.pt`` after ``step`` steps: model, optimiser, RNG states, log and configuration.
+
+    Args:
+        path: the file (written atomically).
+        step: steps done.
+        model: the network being trained.
+        opt: its optimiser (SGD's momentum buffers or Adam's moments).
+        rng: the NumPy generator drawing tiles and deformations.
+        log: one dict per step (``iteration``, ``loss``, ``lr``, ``time``).
+        elapsed: training seconds so far.
+        cfg: the run's configuration.
+    """
+    _atomic_save({
+        "iteration": step,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "np_rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "log": [[r["iteration"], r["loss"], r["lr"], r["time"]] for r in log],
+        "elapsed": elapsed,
+        "config": config_dict(cfg),
+    }, path)
+
+
+def _check_same_run(path: Path, saved: dict[str, Any], cfg: TrainConfig) -> None:
+    diff = {k: (saved.get(k), v) for k, v in config_dict(cfg).items() if k not in RESUME_FREE and saved.get(k) != v}
+    if not diff:
+        return
+    why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""
+    raise ValueError(f"cannot resume {path}: configuration differs in {diff} (saved, now){why}; "
+                     "use the same profile/options or another --out folder")
+
+
+def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer,
+           rng: np.random.Generator) -> tuple[int, float, list[dict[str, float]]]:
+    """Restore a run from ``checkpoint.pt`` in place, so it continues exactly where it stopped.
+
+    Args:
+        path: the checkpoint written by :func:`save_checkpoint`.
+        cfg: the configuration of the run being resumed; it must equal the saved one except for
+            :data:`RESUME_FREE` fields.
+        model, opt, rng: freshly built for ``cfg``; their states are overwritten, and so are torch's
+            (and CUDA's) global generators.
+
+    Returns:
+        ``(steps done, elapsed seconds, log)``.
+
+    Raises:
+        ValueError: (one line) when the file is not a checkpoint or the configuration differs.
+    """
+    ck = _read(path, "checkpoint", _CKPT_HINT)
+    if not {"iteration", "model", "optimizer", "np_rng", "torch_rng", "log", "elapsed", "config"} <= ck.keys():
+        raise ValueError(f"{path} is not a training checkpoint; {_CKPT_HINT}")
+    _check_same_run(path, ck["config"], cfg)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    rng.bit_generator.state = json.loads(ck["np_rng"])
+    torch.set_rng_state(ck["torch_rng"])
+    if ck.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ck["cuda_rng"])
+    log = [dict(iteration=int(a), loss=float(b), lr=float(c), time=float(d)) for a, b, c, d in ck["log"]]
+    return int(ck["iteration"]), float(ck["elapsed"]), log
+
+
+def write_log(path: Path, log: list[dict[str, float]]) -> None:
+    """Write ``log.csv``: iteration, loss, learning rate and seconds since the start, one row per step."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["iteration", "loss", "lr", "time"])
+        for r in log:
+            w.writerow([r["iteration"], f"{r['loss']:.6g}", f"{r['lr']:.6g}", f"{r['time']:.3f}"])

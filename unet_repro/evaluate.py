@@ -10,7 +10,6 @@ conventions. This module imports no torch.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -43,43 +42,53 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         return tifffile.imread(p)
     except Exception as exc:  # tifffile raises several types for bad files
-        raise ValueError(f"{p} is not a readable TIFF ({exc})") from exc
+        raise ValueError(f"{p} is not a readable TIFF ({exc}); give a TIFF or .npy file") from exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _fmt_threshold(t: float) -> str:
+    """A threshold as a reader writes it: ``0.6``, not ``0.59999999999999998``."""
+    return f"{round(float(t), 6):g}"
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.evaluate") -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 bad input)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m unet_repro.evaluate",
-        description="ISBI 2012 metrics (warping, Rand, pixel error, V_rand, V_info) of a proposal against labels.",
-    )
+    from unet_repro.cli import command_parser, guarded
+
+    ap = command_parser(prog, "ISBI 2012 metrics (warping, Rand, pixel error, V_rand, V_info) of a proposal "
+                              "against labels.")
     ap.add_argument("--proposal", required=True, help="TIFF: probability of cell in [0, 1] (float) or binary 0/255")
     ap.add_argument("--labels", required=True, help="TIFF: 0 = membrane, 255 = cell; same shape as the proposal")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args(argv)
-    try:
+
+    def run() -> int:
         prob = read_image(args.proposal)
         lab = read_image(args.labels)
+        if np.shape(prob) != np.shape(lab):
+            raise ValueError(f"--proposal {args.proposal} has shape {np.shape(prob)} but --labels {args.labels} has "
+                             f"{np.shape(lab)}; give a proposal and labels of the same shape (slices x H x W)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ev = evaluate(prob, lab)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    scores, ths = ev.scores(), ev.best_thresholds()
-    if args.json:
-        out = {k: scores[k] for k in _ORDER}
-        out["best_thresholds"] = {k: ths[k] for k in _ORDER}
-        out["warping_error_pixels"] = ev.warping.best_pixels
-        out["shape"] = list(np.shape(prob))
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"{'metric':<15}{'value':>22}{'best threshold':>22}")
+        scores, ths = ev.scores(), ev.best_thresholds()
+        if args.json:
+            out = {k: scores[k] for k in _ORDER}
+            out["best_thresholds"] = {k: round(float(ths[k]), 6) for k in _ORDER}
+            out["warping_error_pixels"] = ev.warping.best_pixels
+            out["shape"] = list(np.shape(prob))
+            print(json.dumps(out, indent=2))
+            return 0
+        print(f"{'metric':<15}{'value':>22}{'best threshold':>16}  kind")
         for k in _ORDER:
-            print(f"{k:<15}{scores[k]:>22.17g}{ths[k]:>22.17g}")
-        print(f"({ev.warping.best_pixels} split/merge pixels at the best warping threshold; shape {tuple(np.shape(prob))})")
-    return 0
+            kind = "score (higher is better)" if k in ("v_rand", "v_info") else "error (lower is better)"
+            print(f"{k:<15}{float(scores[k])!r:>22}{_fmt_threshold(ths[k]):>16}  {kind}")
+        print(f"({ev.warping.best_pixels} split/merge pixels at the best warping threshold; "
+              f"shape {tuple(np.shape(prob))})")
+        return 0
+
+    return guarded(run)
 
 
 if __name__ == "__main__":

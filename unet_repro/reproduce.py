@@ -164,8 +164,11 @@ def summarise(runs: list[NotebookRun], out=sys.stdout) -> None:
           file=out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unet_repro.reproduce", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m unet_repro.reproduce") -> int:
+    """Entry point of ``python -m unet_repro.reproduce``: 0 all passed, 1 a mismatch, 2 bad input."""
+    from .cli import command_parser, guarded
+
+    parser = command_parser(prog, __doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                         help="ci: minutes on a CPU (what CI runs); cpu: about an hour; paper: the paper's configuration, GPU")
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
@@ -177,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true", help="copy fresh tables/figures even after a mismatch")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     args = parser.parse_args(argv)
+    return guarded(lambda: _run(args))
 
+
+def _run(args: argparse.Namespace) -> int:
     root = repo_root() or Path.cwd()
     nb_dir = args.notebooks or root / "notebooks"
+    _check_notebook_args(nb_dir, args.only)
     committed = args.results or (root / "results" if args.profile == DEFAULT_PROFILE else root / "results" / args.profile)
     build = args.build or root / "build" / "reproduce" / args.profile
     fresh = build / "results"
@@ -210,6 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     elif not all_ok:
         print(f"results in {committed} left as they were; fresh ones are in {fresh}")
     return 0 if all_ok else 1
+
+
+def _check_notebook_args(nb_dir: Path, only: str) -> None:
+    """``--notebooks`` is a folder of numbered notebooks and ``--only`` names some of them (ValueError if not)."""
+    if not nb_dir.is_dir():
+        raise ValueError(f"--notebooks {nb_dir} is not a folder; give the folder that holds NN_name.ipynb")
+    have = sorted({p.name[:2] for p in nb_dir.glob("[0-9][0-9]_*.ipynb")})
+    if not have:
+        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {nb_dir}; give --notebooks the folder that has them")
+    wanted = [o.strip() for o in only.split(",") if o.strip()] if only else []
+    bad = [o for o in wanted if not o.isdigit() or o.zfill(2) not in have]
+    if bad:
+        raise ValueError(f"--only names notebooks that are not in {nb_dir}: {', '.join(bad)}; "
+                         f"choose from {','.join(have)} (comma-separated)")
 
 
 if __name__ == "__main__":

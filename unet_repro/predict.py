@@ -9,8 +9,6 @@ lives in :mod:`unet_repro.inference` (Fig. 2 of the paper); this module only rea
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -76,31 +74,48 @@ def predict_file(model_path: str | Path, input_path: str | Path, output_path: st
     return prob
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m unet_repro.predict``."""
-    p = argparse.ArgumentParser(prog="python -m unet_repro.predict",
-                                description="Overlap-tile U-Net prediction -> 32-bit float TIFF, 1 = cell.")
+def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.predict") -> int:
+    """Entry point of ``python -m unet_repro.predict`` (and ``unet-repro predict``); 2 on bad input."""
+    from .cli import command_parser, device_name, guarded, output_file, positive_int
+
+    p = command_parser(prog, "Overlap-tile U-Net prediction -> 32-bit float TIFF, 1 = cell.")
     p.add_argument("--model", required=True, help="model.pt written by python -m unet_repro.train")
     p.add_argument("--input", required=True, help="uint8 TIFF image or stack")
-    p.add_argument("--output", required=True, help="float32 TIFF to write")
-    p.add_argument("--tile", type=int, default=572, help="input tile side (default 572)")
+    p.add_argument("--output", required=True, type=output_file, help="float32 TIFF to write")
+    p.add_argument("--tile", type=positive_int, default=572, help="input tile side (default 572)")
     p.add_argument("--tta", default="none", choices=["none", "rot4", "d4"],
                    help="test-time augmentation: none, rot4 (4 rotations), d4 (4 rotations x flip)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="tiles per forward pass (>= 1)")
     p.add_argument("--amp", action="store_true", help="bf16 autocast")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int, help="CPU threads (>= 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    try:
+
+    def run() -> int:
+        t0 = time.perf_counter()
+        _check_tiff(args.input, "--input")
         prob = predict_file(args.model, args.input, args.output, args.tile, args.tta, args.device,
                             args.batch_size, args.amp, args.threads, not args.no_progress)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: {prob.shape} float32, 1 = cell, in {time.perf_counter() - t0:.1f} s")
-    return 0
+        print(f"wrote {args.output}: {prob.shape} float32, 1 = cell, in {time.perf_counter() - t0:.1f} s")
+        return 0
+
+    return guarded(run)
+
+
+def _check_tiff(path: str | Path, option: str) -> None:
+    """Raise a ValueError naming ``path`` when it is missing or not a TIFF (cheap: reads the header only)."""
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path} does not exist; give an existing TIFF file")
+    try:
+        with tifffile.TiffFile(path):
+            pass
+    except Exception as exc:  # noqa: BLE001 - tifffile raises several types for bad files
+        raise ValueError(f"{option} {path} is not a readable TIFF ({' '.join(str(exc).split())}); "
+                         "give an 8-bit grey-value TIFF image or stack") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -239,7 +239,7 @@ def check_input_size(input_size: int, depth: int = 4, padding: Padding = "valid"
         near = f"{below} or {above}" if below else f"{above}"
         raise ValueError(
             f"input size {input_size} is not valid for a depth-{depth} U-Net with {padding!r} padding: "
-            f"it needs {rule}. Nearest valid sizes: {near}."
+            f"it needs {rule}; use a valid size. Nearest valid sizes: {near}."
         )
 
 

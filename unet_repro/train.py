@@ -36,7 +36,6 @@ exact resume) are easier to read in plain PyTorch.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -50,8 +49,6 @@ import torch
 
 from . import checkpoint
 from . import data as data_mod
-from .checkpoint import RESUME_FREE as _RESUME_FREE
-from .checkpoint import config_dict as _config_dict
 from .checkpoint import is_finished_run, load_model, save_model
 from .data import normalize_image
 from .inference import mirror_canvas, predict_stack, resolve_device
@@ -451,46 +448,71 @@ def _parse_slices(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(t) for t in text.split(","))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m unet_repro.train --profile ci|cpu|paper --out DIR [--resume]``."""
-    p = argparse.ArgumentParser(prog="python -m unet_repro.train", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.train") -> int:
+    """``python -m unet_repro.train --profile ci|cpu|paper --out DIR [--resume]``; 2 on bad input."""
+    from .cli import (
+        command_parser,
+        device_name,
+        guarded,
+        nonnegative_int,
+        output_folder,
+        positive_float,
+        positive_int,
+    )
+
+    p = command_parser(prog, __doc__.split("\n")[0])
     p.add_argument("--profile", default="ci", choices=list(PROFILE_CONFIGS))
-    p.add_argument("--out", default="", help="output folder (default: build/runs/<profile>/)")
+    p.add_argument("--out", default="", type=output_folder, help="output folder (default: build/runs/<profile>/)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
+    p.add_argument("--iterations", type=nonnegative_int)
+    p.add_argument("--lr", type=positive_float)
     p.add_argument("--lr-schedule", choices=["constant", "cosine", "poly"])
     p.add_argument("--optimizer", choices=["sgd", "adam"], help="sgd is the paper's")
-    p.add_argument("--base-channels", type=int)
-    p.add_argument("--tile", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--base-channels", type=positive_int)
+    p.add_argument("--tile", type=positive_int, help="input tile side, a valid size (572 in the paper)")
+    p.add_argument("--seed", type=nonnegative_int)
     p.add_argument("--tta", choices=["none", "rot4", "d4"])
     p.add_argument("--amp", action="store_true", help="bf16 autocast (measure it; not the paper)")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--threads", type=int, help="CPU threads (profile default: 2 for ci/cpu)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (profile default: 2 for ci/cpu)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in dict(
-        iterations=args.iterations, lr=args.lr, lr_schedule=args.lr_schedule, base_channels=args.base_channels,
-        tile=args.tile, eval_tile=args.tile, seed=args.seed, tta=args.tta, threads=args.threads,
-        optimizer=args.optimizer,
-    ).items() if v is not None}
+    overrides = {k: v for k, v in {
+        "iterations": args.iterations, "lr": args.lr, "lr_schedule": args.lr_schedule,
+        "base_channels": args.base_channels, "tile": args.tile, "eval_tile": args.tile, "seed": args.seed,
+        "tta": args.tta, "threads": args.threads, "optimizer": args.optimizer,
+    }.items() if v is not None}
     if args.amp:
         overrides["amp"] = True
     if args.channels_last:
         overrides["channels_last"] = True
-    cfg = profile_config(args.profile, **overrides)
-    if args.out:
-        out = Path(args.out)
-    else:
-        from .results import run_dir
 
-        out = run_dir(args.profile)
-    res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress)
-    print(json.dumps({"out": str(out), "seconds": round(res.seconds, 1),
-                      "seconds_per_iteration": round(res.seconds_per_iteration, 4), **res.metrics}))
-    return 0
+    def run() -> int:
+        cfg = profile_config(args.profile, **overrides)
+        if args.out:
+            out = Path(args.out)
+        else:
+            from .results import run_dir
+
+            out = run_dir(args.profile)
+        if args.resume:
+            _check_resumable(cfg, out)
+        res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress)
+        print(json.dumps({"out": str(out), "seconds": round(res.seconds, 1),
+                          "seconds_per_iteration": round(res.seconds_per_iteration, 4), **res.metrics}))
+        return 0
+
+    return guarded(run)
+
+
+def _check_resumable(cfg: TrainConfig, out: Path) -> None:
+    """``--resume``: the checks of :func:`unet_repro.checkpoint.resume` (a checkpoint, of this configuration),
+    made before any data is loaded, so that a wrong ``--out`` fails at once."""
+    ckpt = out / "checkpoint.pt"
+    if ckpt.is_file():
+        saved = checkpoint._read(ckpt, "checkpoint", checkpoint._CKPT_HINT)
+        checkpoint._check_same_run(ckpt, saved.get("config", {}), cfg)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,328 @@
+"""A grid of training runs x seeds, each an independent job that leaves one small JSON behind.
+
+``python -m unet_repro.sweep GRID.toml`` trains every (configuration, seed) of the grid that has no
+finished record under ``--runs-dir`` yet, evaluates it on the validation and test blocks of
+:mod:`unet_repro.protocol` with all five ISBI 2012 metrics, and writes ``<name>-s<seed>.json``: the full
+configuration, the metrics, time per step, device and torch version. Records already on disk are
+skipped, so an interrupted sweep resumes where it stopped (and a run's own checkpoints under
+``--work-dir`` let a half-finished run resume too). A run that crashes is recorded as failed with its
+error, and the others go on; the next invocation retries it.
+
+Where the runs execute (no scheduler of our own):
+
+- locally (default): a :class:`concurrent.futures.ProcessPoolExecutor` sized to the cores, each run
+  single-threaded unless the grid sets ``threads``;
+- on a Dask cluster: ``--scheduler tcp://HOST:8786`` sends each run to ``dask.distributed`` workers
+  (``dask-jobqueue`` starts such a cluster on Slurm or PBS). Workers need the package and the data
+  (``$UNET_REPRO_DATA`` or their user cache); records are written by the submitting process.
+
+A grid file (TOML)::
+
+    seeds = [0, 1, 2]
+    [base]                 # TrainConfig fields shared by every entry
+    base_channels = 16
+    iterations = 600
+    [[config]]
+    name = "baseline"
+    [[config]]
+    name = "no_augmentation"
+    augment = false
+    tta_modes = ["none"]   # optional: test-time averaging modes to evaluate (no retraining)
+
+Every entry is validated before any run starts: unknown fields, invalid tile sizes and training slices
+that touch the validation or test block are errors naming the entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .protocol import PROTOCOL, check_training_slices
+
+__all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "run_one", "run_sweep", "record_path", "main"]
+
+TTA_MODES = ("none", "rot4", "d4")
+_RUNNER_KEYS = {"name", "tta_modes", "seeds"}
+
+
+class SweepError(ValueError):
+    """A grid that cannot run; the message names the entry and what to change."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One job: a named configuration, a seed and the test-time modes to evaluate."""
+
+    name: str
+    seed: int
+    config: Mapping[str, Any]
+    tta_modes: tuple[str, ...] = ("none",)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.name}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A baseline configuration, the entries that change it, and the seeds every entry runs with."""
+
+    base: Mapping[str, Any]
+    entries: Sequence[Mapping[str, Any]]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    specs: tuple[RunSpec, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specs", tuple(_expand(self)))
+
+
+def _train_config_fields() -> set[str]:
+    from .train import TrainConfig
+
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _expand(grid: Grid) -> list[RunSpec]:
+    from .train import TrainConfig
+
+    known = _train_config_fields()
+    specs, seen = [], set()
+    for i, entry in enumerate(grid.entries):
+        name = str(entry.get("name", ""))
+        label = f"grid entry {i} ({name!r})" if name else f"grid entry {i}"
+        if not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise SweepError(f"{label}: needs a 'name' of letters, digits, '_' or '-'")
+        if name in seen:
+            raise SweepError(f"{label}: the name {name!r} is used twice; give each entry its own name")
+        seen.add(name)
+        cfg_dict = {**grid.base, **{k: v for k, v in entry.items() if k not in _RUNNER_KEYS}}
+        unknown = sorted(set(cfg_dict) - known)
+        if unknown:
+            raise SweepError(f"{label}: unknown field(s) {unknown}; TrainConfig has {sorted(known)}")
+        cfg_dict = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()}
+        cfg_dict.setdefault("train_slices", tuple(PROTOCOL.choosing_train_slices()))
+        cfg_dict.setdefault("threads", 1)
+        try:
+            check_training_slices(cfg_dict["train_slices"])
+            TrainConfig(**{**cfg_dict, "profile": "sweep"})
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"{label}: {exc}") from None
+        modes = tuple(entry.get("tta_modes", ("none",)))
+        bad = [m for m in modes if m not in TTA_MODES]
+        if bad or not modes:
+            raise SweepError(f"{label}: tta_modes {list(modes)} must be a non-empty subset of {list(TTA_MODES)}")
+        seeds = tuple(int(s) for s in entry.get("seeds", grid.seeds))
+        for seed in seeds:
+            specs.append(RunSpec(name, seed, {**cfg_dict, "profile": "sweep", "seed": seed}, modes))
+    return specs
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read a TOML grid file (see the module docstring)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"grid file {path} does not exist; pass a TOML file (see python -m unet_repro.sweep -h)")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{path} is not valid TOML ({exc}); fix the file") from None
+    entries = doc.get("config", [])
+    if not entries:
+        raise SweepError(f"{path} has no [[config]] entries; add at least one")
+    return Grid(base=doc.get("base", {}), entries=entries, seeds=tuple(doc.get("seeds", (0, 1, 2))))
+
+
+def record_path(runs_dir: str | Path, spec: RunSpec) -> Path:
+    return Path(runs_dir) / f"{spec.run_id}.json"
+
+
+def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def _finished(runs_dir: Path, spec: RunSpec) -> bool:
+    """True when a record of this exact run is on disk; a record of another configuration is an error."""
+    path = record_path(runs_dir, spec)
+    if not path.is_file():
+        return False
+    rec = json.loads(path.read_text())
+    if rec.get("config") != _jsonable(spec.config):
+        raise SweepError(f"{path} holds another configuration of {spec.run_id!r}; rename the grid entry "
+                         "or delete the stale record")
+    return rec.get("status") == "ok" and set(spec.tta_modes) <= set(rec.get("metrics", {}).get("test", {}))
+
+
+def _device_name(device: Any) -> str:
+    import platform
+
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """Train one run (resuming from its checkpoint), evaluate both blocks, return its record.
+
+    Never raises for a failing run: the record then has ``status = "failed"`` and the error.
+    """
+    started = time.time()
+    record: dict[str, Any] = {"run_id": spec.run_id, "name": spec.name, "seed": spec.seed,
+                              "config": _jsonable(spec.config), "tta_modes": list(spec.tta_modes)}
+    try:
+        import numpy as np
+        import torch
+
+        from . import data as data_mod
+        from .inference import predict_stack
+        from .metrics import isbi2012_scores
+        from .train import TrainConfig, resolve_device, train
+
+        cfg = TrainConfig(**spec.config)
+        dev = resolve_device(device)
+        isbi = data_mod.load_isbi2012()
+        result = train(cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev),
+                       progress=False, evaluate=False)
+        blocks = {"validation": PROTOCOL.validation_slices, "test": PROTOCOL.test_slices}
+        metrics: dict[str, dict[str, dict[str, float]]] = {b: {} for b in blocks}
+        t0 = time.perf_counter()
+        old = torch.get_num_threads()
+        if dev.type == "cpu" and cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        try:
+            for mode in spec.tta_modes:
+                for block, idx in blocks.items():
+                    prob = predict_stack(result.model.to(dev), isbi.train_images[idx], tile=cfg.eval_tile,
+                                         tta=mode)  # type: ignore[arg-type]
+                    metrics[block][mode] = {k: float(v) for k, v in
+                                            isbi2012_scores(prob, np.asarray(isbi.train_labels[idx])).items()}
+        finally:
+            torch.set_num_threads(old)
+        record.update(status="ok", metrics=metrics, train_seconds=result.seconds,
+                      seconds_per_step=result.seconds_per_iteration,
+                      predict_seconds=time.perf_counter() - t0, device=str(dev), device_name=_device_name(dev),
+                      torch=torch.__version__, threads=cfg.threads)
+    except Exception as exc:  # a crashing run is recorded, and the sweep goes on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc(limit=-3))
+    record["wall_seconds"] = time.time() - started
+    return record
+
+
+def _write_record(runs_dir: Path, spec: RunSpec, record: Mapping[str, Any]) -> None:
+    path = record_path(runs_dir, spec)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def run_sweep(grid: Grid, runs_dir: str | Path, work_dir: str | Path, *, workers: int | None = None,
+              scheduler: str | None = None, device: str = "cpu", only: Iterable[str] | None = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Run every unfinished (entry, seed) of ``grid``; return the records written in this call.
+
+    Args:
+        grid: the grid (validated when built).
+        runs_dir: where the JSON records go (one per run).
+        work_dir: where each run keeps its checkpoints and model (resumable).
+        workers: local processes (default: the number of cores); ignored with ``scheduler``.
+        scheduler: a ``dask.distributed`` scheduler address; None runs locally.
+        device: ``cpu``, ``cuda`` or ``auto`` for every run.
+        only: entry names to run (default: all).
+        progress: a progress bar over runs.
+    """
+    runs_dir, work_dir = Path(runs_dir), Path(work_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    wanted = set(only) if only else None
+    if wanted:
+        unknown = wanted - {s.name for s in grid.specs}
+        if unknown:
+            raise SweepError(f"--only {sorted(unknown)}: no such grid entry")
+    todo = [s for s in grid.specs if (wanted is None or s.name in wanted) and not _finished(runs_dir, s)]
+    if not todo:
+        return []
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+        executor: cf.Executor = client.get_executor(pure=False)
+    else:
+        import multiprocessing as mp
+
+        client = None
+        executor = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                                          mp_context=mp.get_context("spawn"))
+    from tqdm.auto import tqdm
+
+    done: list[dict[str, Any]] = []
+    try:
+        futures = {executor.submit(run_one, s, str(work_dir), device): s for s in todo}
+        bar = tqdm(total=len(todo), desc="sweep", disable=not progress)
+        for fut in cf.as_completed(futures):
+            spec = futures[fut]
+            try:
+                rec = fut.result()
+            except Exception as exc:  # the worker itself died
+                rec = {"run_id": spec.run_id, "name": spec.name, "seed": spec.seed,
+                       "config": _jsonable(spec.config), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            _write_record(runs_dir, spec, rec)
+            done.append(rec)
+            bar.update(1)
+            bar.set_postfix(last=f"{spec.run_id}:{rec['status']}")
+        bar.close()
+    finally:
+        executor.shutdown(wait=True)
+        if client is not None:
+            client.close()
+    return done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m unet_repro.sweep GRID.toml [--runs-dir D] [--scheduler ADDRESS] ...``."""
+    p = argparse.ArgumentParser(prog="python -m unet_repro.sweep", description=__doc__.split("\n")[0])
+    p.add_argument("grid", help="TOML grid file")
+    p.add_argument("--runs-dir", default="results/06_ablations/runs", help="where run records (JSON) go")
+    p.add_argument("--work-dir", default="build/sweep", help="checkpoints and models of each run")
+    p.add_argument("--workers", type=int, help="local processes (default: the number of cores)")
+    p.add_argument("--scheduler", help="dask.distributed scheduler address (e.g. tcp://host:8786)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--only", nargs="*", help="run only these grid entries")
+    p.add_argument("--dry-run", action="store_true", help="validate the grid and list the runs to do")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        grid = load_grid(args.grid)
+        if args.dry_run:
+            runs_dir = Path(args.runs_dir)
+            for s in grid.specs:
+                state = "done" if _finished(runs_dir, s) else "to run"
+                print(f"{s.run_id}\t{state}")
+            return 0
+        recs = run_sweep(grid, args.runs_dir, args.work_dir, workers=args.workers, scheduler=args.scheduler,
+                         device=args.device, only=args.only, progress=not args.no_progress)
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = [r["run_id"] for r in recs if r["status"] != "ok"]
+    print(f"{len(recs) - len(failed)} runs finished, {len(failed)} failed" + (f": {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

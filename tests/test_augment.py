@@ -52,11 +52,14 @@ def _applied_displacement_at_centre(deform, n_draws: int, size: int = 101) -> np
 def test_applied_displacement_std_at_control_points_is_sigma(entry):
     """Section 3.1: displacements ~ N(0, 10^2) at the 3x3 control points, measured on what the deformation
     does to an image (the centre control point, where mirroring plays no part), not on the random draws."""
-    if entry == "Augmenter":  # the training augmenter's own defaults, every other transform switched off
-        aug = Augmenter(p_rotate=0.0, p_shift=0.0, p_flip_rows=0.0, p_flip_cols=0.0, p_gray=0.0)
-        deform = lambda image, rng, weight: aug(image, None, rng, weight)[2]  # noqa: E731
-    else:
-        deform = lambda image, rng, weight: elastic_deform(image, None, rng, weight=weight)[2]  # noqa: E731
+    # the training augmenter's own defaults with every other transform switched off, or the plain function
+    aug = Augmenter(p_rotate=0.0, p_shift=0.0, p_flip_rows=0.0, p_flip_cols=0.0, p_gray=0.0)
+
+    def deform(image: np.ndarray, rng: np.random.Generator, weight: np.ndarray) -> np.ndarray:
+        if entry == "Augmenter":
+            return aug(image, None, rng, weight)[2]
+        return elastic_deform(image, None, rng, weight=weight)[2]
+
     d = _applied_displacement_at_centre(deform, 600)
     sigma = 10.0
     se = sigma / math.sqrt(2 * d.size)  # standard error of a standard deviation from d.size normals

@@ -27,11 +27,10 @@ def _cache(tmp_path, monkeypatch):
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = dict(profile="custom", base_channels=2, depth=2, tile=TILE, eval_tile=TILE, iterations=2,
-                optimizer="adam", lr=0.01, lr_schedule="constant", warmup=0, checkpoint_every=0,
-                train_slices=(0,), augment=False, threads=1, seed=3)
-    base.update(kw)
-    return T.TrainConfig(**base)
+    base = {"profile": "custom", "base_channels": 2, "depth": 2, "tile": TILE, "eval_tile": TILE, "iterations": 2,
+            "optimizer": "adam", "lr": 0.01, "lr_schedule": "constant", "warmup": 0, "checkpoint_every": 0,
+            "train_slices": (0,), "augment": False, "threads": 1, "seed": 3, "tta": "none"}
+    return T.TrainConfig(**(base | kw))
 
 
 class _LossSpy:
@@ -43,8 +42,8 @@ class _LossSpy:
 
         def spy(logits, target, weight, *args, **kwargs):
             out = real(logits, target, weight, *args, **kwargs)
-            self.calls.append(dict(target=target.detach().cpu().clone(), weight=weight.detach().cpu().clone(),
-                                   loss=out.detach().cpu().clone()))
+            self.calls.append({"target": target.detach().cpu().clone(), "weight": weight.detach().cpu().clone(),
+                               "loss": out.detach().cpu().clone()})
             return out
 
         for name, module in list(sys.modules.items()):

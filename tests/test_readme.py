@@ -38,7 +38,8 @@ NO_TABLE = {
 
 
 def _table(name: str) -> pd.DataFrame:
-    proc = subprocess.run(["git", "show", f"HEAD:results/{name}"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(["git", "show", f"HEAD:results/{name}"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
     if proc.returncode == 0:
         return pd.read_csv(io.StringIO(proc.stdout))
     return pd.read_csv(ROOT / "results" / name)
@@ -53,7 +54,7 @@ def _paper_vs_ours() -> dict[str, dict[str, str]]:
         if not line.startswith("|"):
             break
         title, paper, ours, produced = (c.strip() for c in line.strip().strip("|").split("|"))
-        rows[title] = dict(paper=paper, ours=ours, produced=produced)
+        rows[title] = {"paper": paper, "ours": ours, "produced": produced}
     return rows
 
 

@@ -52,8 +52,10 @@ def test_environment_mirrors_pyproject():
 
 def test_license_matches_pyproject():
     """An SPDX license string (setuptools >= 77 warns about the table form) and the file it names."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
     assert project["license"] == "MIT"
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]  # the first to read the SPDX form
     assert project["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License") and "the unet-repro authors" in text

@@ -92,6 +92,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+#: tiles per forward pass on a GPU (on a CPU one at a time, which is as fast there and keeps results as they were).
+GPU_BATCH = 16
+
+
 def _model_geometry(model: nn.Module) -> tuple[int, str]:
     cfg = getattr(model, "config", None) or UNetConfig()
     return int(cfg.depth), str(cfg.padding)
@@ -108,15 +112,18 @@ def mirror_canvas(image: np.ndarray, extent: tuple[int, int], border: int) -> np
     return np.pad(image, pad, mode="reflect")
 
 
-def _forward_probs(model: nn.Module, batch: torch.Tensor, amp: bool) -> torch.Tensor:
-    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=amp):
+def _forward_probs(model: nn.Module, batch: torch.Tensor, amp: bool | str) -> torch.Tensor:
+    from .pipeline import resolve_amp
+
+    dtype, _ = resolve_amp(amp, batch.device)
+    with torch.autocast(batch.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         logits = model(batch)
     return torch.softmax(logits.float(), dim=1)
 
 
 @torch.no_grad()
 def predict_tiled(
-    model: nn.Module, image: np.ndarray, tile: int = 572, batch_size: int = 1, amp: bool = False
+    model: nn.Module, image: np.ndarray, tile: int = 572, batch_size: int | None = None, amp: bool | str = False
 ) -> np.ndarray:
     """Class probabilities for one 2D image by overlap-tile prediction (no test-time augmentation).
 
@@ -125,14 +132,16 @@ def predict_tiled(
             caller (see :func:`predict_proba`).
         image: H x W float32, already normalised.
         tile: input tile side, a valid size.
-        batch_size: tiles per forward pass.
-        amp: bf16 autocast (an option; not the paper).
+        batch_size: tiles per forward pass (None: 1 on a CPU, :data:`GPU_BATCH` on a GPU).
+        amp: autocast, as ``TrainConfig.amp``: ``"off"``/False, ``"bf16"``/True, ``"fp16"`` or ``"auto"``
+            (``unet_repro.pipeline.resolve_amp``; an option, not the paper).
 
     Returns:
         ``num_classes x H x W`` float32 probabilities (softmax over classes).
     """
     depth, padding = _model_geometry(model)
     device = next(model.parameters()).device
+    batch_size = batch_size or (1 if device.type == "cpu" else GPU_BATCH)
     h, w = image.shape
     if padding == "same":  # output size = input size: pad to a multiple of 2**depth by mirroring, one pass
         m = 2**depth
@@ -173,8 +182,8 @@ def predict_proba(
     image: np.ndarray,
     tile: int = 572,
     tta: TTA = "none",
-    batch_size: int = 1,
-    amp: bool = False,
+    batch_size: int | None = None,
+    amp: bool | str = False,
     normalize: Callable[[np.ndarray], np.ndarray] | None = normalize_image,
 ) -> np.ndarray:
     """Probability of the *cell* class (class 1) for one 2D image, by overlap-tile prediction.
@@ -184,8 +193,8 @@ def predict_proba(
         image: H x W grey values (uint8 0..255 unless ``normalize`` is None).
         tile: input tile side for valid-padding models (572 in the paper).
         tta: ``"none"``, ``"rot4"`` (4 rotations) or ``"d4"`` (4 rotations x flip), averaged.
-        batch_size: tiles per forward pass.
-        amp: bf16 autocast.
+        batch_size: tiles per forward pass (None: 1 on a CPU, :data:`GPU_BATCH` on a GPU).
+        amp: autocast mode (see :func:`predict_tiled`).
         normalize: input scaling (default :func:`normalize_image`); None if ``image`` is already scaled.
 
     Returns:
@@ -216,8 +225,8 @@ def predict_stack(
     stack: np.ndarray,
     tile: int = 572,
     tta: TTA = "none",
-    batch_size: int = 1,
-    amp: bool = False,
+    batch_size: int | None = None,
+    amp: bool | str = False,
     progress: bool = False,
 ) -> np.ndarray:
     """:func:`predict_proba` for every slice of an N x H x W (or H x W) stack.

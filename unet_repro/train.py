@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from .checkpoint import is_finished_run, load_model, save_model
 from .data import normalize_image
 from .inference import mirror_canvas, predict_stack, resolve_device
 from .model import UNet, UNetConfig
+from .pipeline import AMP_MODES
 from .sizing import check_input_size, output_size
 
 __all__ = [
@@ -108,7 +110,9 @@ class TrainConfig:
         heldout: the held-out block ``(first, stop)`` of the training stack (25..29).
         seed: seeds every random draw.
         checkpoint_every: steps between checkpoints (0: only at the end).
-        amp: bf16 autocast (CPU or CUDA); an option to measure, not the paper.
+        amp: mixed precision, not the paper: ``"off"`` (fp32), ``"bf16"``, ``"fp16"`` (with gradient scaling
+            on CUDA) or ``"auto"`` (bf16 where the GPU has it, else fp16 with scaling, e.g. a T4; fp32 on a
+            CPU); see ``unet_repro.pipeline.resolve_amp``. ``True``/``False`` are read as ``"bf16"``/``"off"``.
         channels_last: channels-last memory format.
         threads: CPU threads for this run (None: leave torch's setting).
         eval_tile: tile side for held-out prediction.
@@ -137,13 +141,17 @@ class TrainConfig:
     heldout: tuple[int, int] = (25, 30)
     seed: int = 0
     checkpoint_every: int = 1000
-    amp: bool = False
+    amp: str = "off"
     channels_last: bool = False
     threads: int | None = None
     eval_tile: int = 572
     tta: str = "d4"
 
     def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):  # the earlier on/off switch meant bf16
+            object.__setattr__(self, "amp", "bf16" if self.amp else "off")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         self.model_config()  # validates the network's fields
         check_input_size(self.tile, self.depth, "valid")
         check_input_size(self.eval_tile, self.depth, "valid")
@@ -174,7 +182,7 @@ class TrainConfig:
 
 #: The paper's recipe, for a GPU: the default configuration; the paper gives no iteration count or
 #: learning rate, only "10 hours on a NVidia Titan GPU (6 GB)".
-PAPER = TrainConfig(profile="paper")
+PAPER = TrainConfig(profile="paper", amp="auto")
 
 #: The profiles. Each smaller one lists its departures from the paper's recipe; they change sizes and
 #: schedules, never what a number means.
@@ -183,12 +191,17 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # measured in notebook 04: Adam instead of SGD with momentum 0.99 and no augmentation, because in 1000
     # steps SGD (0.088-0.10) and augmented Adam (0.068-0.078) fall short or barely reach the target.
     "ci": dataclasses.replace(PAPER, profile="ci", base_channels=16, iterations=1000, optimizer="adam", lr=0.001,
-                              warmup=20, augment=False, checkpoint_every=100, threads=2, tta="none"),
+                              warmup=20, augment=False, checkpoint_every=100, threads=2, tta="none", amp="off"),
     # About an hour on 2 CPU cores (not run here yet): twice the channels, the paper's augmentation, Adam.
     "cpu": dataclasses.replace(PAPER, profile="cpu", base_channels=32, iterations=1800, optimizer="adam", lr=0.001,
-                               warmup=50, checkpoint_every=200, threads=2, tta="none"),
+                               warmup=50, checkpoint_every=200, threads=2, tta="none", amp="off"),
     "paper": PAPER,
 }
+
+
+#: tile threads (``train(workers=...)``) and steps per loss read (``train(sync_every=...)``) on a GPU.
+GPU_WORKERS = max(1, min(8, (os.cpu_count() or 4) - 2))
+GPU_SYNC_EVERY = 50
 
 
 def profile_config(profile: str, **overrides: Any) -> TrainConfig:
@@ -309,6 +322,9 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     evaluate: bool = True,
+    workers: int | None = None,
+    sync_every: int | None = None,
+    max_minutes: float | None = None,
 ) -> TrainResult:
     """Train a U-Net on ISBI 2012 and write ``model.pt``, ``log.csv`` and ``heldout_prob.tif`` to ``out_dir``.
 
@@ -323,6 +339,12 @@ def train(
         stop_after: stop after this many steps as if interrupted (checkpoint written, no evaluation);
             used to test resuming.
         evaluate: predict the held-out slices and compute the pixel error at the end.
+        workers: threads that prepare tiles ahead of the step (``unet_repro.pipeline.TileSource``; the
+            same tiles as without them). None: 0 on a CPU (the sequential code), :data:`GPU_WORKERS` on a GPU.
+        sync_every: steps between reads of the losses, which stay on the device in between (the non-finite
+            check then names the first bad step). None: 1 on a CPU, :data:`GPU_SYNC_EVERY` on a GPU.
+        max_minutes: a time budget: training stops cleanly after the step that exceeds it, and the run is
+            saved and evaluated as it is (``metrics.json`` says ``stopped_by_time_budget``).
 
     Returns:
         :class:`TrainResult`.
@@ -330,8 +352,11 @@ def train(
     Raises:
         ValueError: (one line) for an unavailable device, or a checkpoint of another configuration.
     """
+    from functools import partial
+
     from .augment import Augmenter
     from .loss import weighted_cross_entropy
+    from .pipeline import LossBuffer, StepRunner, TileSource
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -365,42 +390,56 @@ def train(
 
             bar = tqdm(total=cfg.iterations, initial=start_step, desc=f"train {cfg.profile}", smoothing=0.1)
         model.train()
+        gpu = dev.type != "cpu"
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one tile size throughout: let cuDNN pick its kernels
+        kwargs = {} if cfg.loss_normalize is None else {"normalize": cfg.loss_normalize}
+        # the loss's value checks read the device: done once on the arrays (TileSource) instead of per step
+        runner = StepRunner(model, opt, cfg.amp, dev, partial(weighted_cross_entropy, validate=False, **kwargs))
+        losses = LossBuffer(sync_every or (GPU_SYNC_EVERY if gpu else 1))
+        n_workers = workers if workers is not None else (GPU_WORKERS if gpu else 0)
+        source = TileSource(sampler, augmenter, rng, dev, max(0, end_step - start_step), n_workers, cfg.channels_last)
+        tiles = iter(source)
+        deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes
+        stopped = False
         t0 = time.perf_counter() - elapsed
-        for step in range(start_step, end_step):
-            lr = learning_rate(cfg, step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            img, lab, wmap = sampler(rng)
-            img, lab, wmap = augmenter(img, lab, rng, weight=wmap)
-            x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None].to(dev)
-            if cfg.channels_last:
-                x = x.to(memory_format=torch.channels_last)
-            target = torch.from_numpy(np.ascontiguousarray(lab).astype(np.int64))[None].to(dev)
-            w = torch.from_numpy(np.ascontiguousarray(wmap, dtype=np.float32))[None].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                logits = model(x)
-            kwargs = {} if cfg.loss_normalize is None else {"normalize": cfg.loss_normalize}
-            loss = weighted_cross_entropy(logits.float(), target, w, **kwargs)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(f"loss became {value} at step {step + 1} (lr {lr:g}); lower --lr")
-            log.append(dict(iteration=step + 1, loss=value, lr=lr, time=time.perf_counter() - t0))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2g}")
-            done = step + 1
-            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end_step:
-                checkpoint.save_checkpoint(ckpt_path, done, model, opt, rng, log, time.perf_counter() - t0, cfg)
-                checkpoint.write_log(out / "log.csv", log)
+        try:
+            for step in range(start_step, end_step):
+                lr = learning_rate(cfg, step)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                batch = next(tiles)
+                loss = runner(batch.x, batch.target, batch.weight)
+                done = step + 1
+                losses.add(done, lr, time.perf_counter() - t0, loss)
+                if bar is not None:
+                    bar.update(1)
+                stopped = deadline is not None and time.perf_counter() > deadline and done < end_step
+                save = (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end_step or stopped
+                if save or losses.due():
+                    rows = losses.read()  # raises FloatingPointError naming the first non-finite step
+                    rows[-1]["time"] = time.perf_counter() - t0
+                    log += rows
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", lr=f"{lr:.2g}")
+                if save:
+                    # the generator as it was right after this step's draws (tile threads may have drawn ahead)
+                    at_step = np.random.Generator(type(rng.bit_generator)())
+                    at_step.bit_generator.state = batch.rng_state
+                    checkpoint.save_checkpoint(ckpt_path, done, model, opt, at_step, log, time.perf_counter() - t0, cfg)
+                    checkpoint.write_log(out / "log.csv", log)
+                if stopped:
+                    print(f"time budget of {max_minutes:g} min reached: stopped after step {done} of {cfg.iterations}",
+                          flush=True)
+                    break
+        finally:
+            tiles.close()  # type: ignore[attr-defined]
         if bar is not None:
             bar.close()
         seconds = log[-1]["time"] if log else 0.0
         result = TrainResult(model=model, config=cfg, out_dir=out, log=log, seconds=seconds,
                              seconds_per_iteration=seconds / len(log) if log else float("nan"))
-        if stop_after is not None and end_step < cfg.iterations:
+        if stop_after is not None and end_step < cfg.iterations and not stopped:
             return result
         if cfg.channels_last:
             model = model.to(memory_format=torch.contiguous_format)
@@ -409,6 +448,10 @@ def train(
         checkpoint.write_log(out / "log.csv", log)
         if evaluate:
             evaluate_heldout(result, isbi, device=dev)
+            if stopped:
+                summary = json.loads((out / "metrics.json").read_text())
+                summary.update(stopped_by_time_budget=True, time_budget_minutes=max_minutes)
+                (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         return result
     finally:
         torch.set_num_threads(old_threads)
@@ -427,7 +470,8 @@ def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch
     cfg = result.config
     _, held = cfg.slices(len(isbi.train_images))
     t0 = time.perf_counter()
-    prob = predict_stack(result.model, isbi.train_images[held], tile=cfg.eval_tile, tta=cfg.tta)  # type: ignore[arg-type]
+    prob = predict_stack(result.model, isbi.train_images[held], tile=cfg.eval_tile, tta=cfg.tta,  # type: ignore[arg-type]
+                         amp=cfg.amp)
     seconds = time.perf_counter() - t0
     tifffile.imwrite(result.out_dir / "heldout_prob.tif", prob.astype(np.float32), photometric="minisblack")
     err = float(pixel_error(prob, isbi.train_labels[held]))
@@ -473,9 +517,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
     p.add_argument("--tile", type=positive_int, help="input tile side, a valid size (572 in the paper)")
     p.add_argument("--seed", type=nonnegative_int)
     p.add_argument("--tta", choices=["none", "rot4", "d4"])
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (measure it; not the paper)")
+    p.add_argument("--amp", choices=list(AMP_MODES),
+                   help="mixed precision: off (fp32), bf16, fp16, auto (bf16 or fp16 on a GPU, off on a CPU); "
+                        "default: the profile's (auto for paper, off for ci/cpu)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=positive_int, help="CPU threads (profile default: 2 for ci/cpu)")
+    p.add_argument("--max-minutes", type=positive_float,
+                   help="time budget: stop cleanly after the step that exceeds it, save and evaluate the run")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     overrides = {k: v for k, v in {
@@ -484,7 +532,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
         "tta": args.tta, "threads": args.threads, "optimizer": args.optimizer,
     }.items() if v is not None}
     if args.amp:
-        overrides["amp"] = True
+        overrides["amp"] = args.amp
     if args.channels_last:
         overrides["channels_last"] = True
 
@@ -498,7 +546,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
             out = run_dir(args.profile)
         if args.resume:
             _check_resumable(cfg, out)
-        res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress)
+        budget = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
+        res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress, **budget)
         print(json.dumps({"out": str(out), "seconds": round(res.seconds, 1),
                           "seconds_per_iteration": round(res.seconds_per_iteration, 4), **res.metrics}))
         return 0
@@ -509,10 +558,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
 def _check_resumable(cfg: TrainConfig, out: Path) -> None:
     """``--resume``: the checks of :func:`unet_repro.checkpoint.resume` (a checkpoint, of this configuration),
     made before any data is loaded, so that a wrong ``--out`` fails at once."""
-    ckpt = out / "checkpoint.pt"
-    if ckpt.is_file():
-        saved = checkpoint._read(ckpt, "checkpoint", checkpoint._CKPT_HINT)
-        checkpoint._check_same_run(ckpt, saved.get("config", {}), cfg)
+    checkpoint.check_resumable(cfg, out)
 
 
 if __name__ == "__main__":  # pragma: no cover

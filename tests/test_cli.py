@@ -265,6 +265,9 @@ REPRODUCE_REPORTED = {
 REPRODUCE_MORE = {
     "notebook not a number": (["--only", "one"], ["--only", "one", "choose from"]),
     "missing notebooks folder": (["--notebooks", "/nonexistent/nb"], ["/nonexistent/nb is not a folder"]),
+    "unknown kernel": (["--kernel", "no-such-kernel"], ["no-such-kernel", "python3"]),
+    "build is a file": (["--build", "README.md"], ["README.md is a file", "--build"]),
+    "results under a file": (["--results", "README.md/x"], ["README.md is a file", "--results"]),
 }
 
 

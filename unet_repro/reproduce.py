@@ -166,16 +166,16 @@ def summarise(runs: list[NotebookRun], out=sys.stdout) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "python -m unet_repro.reproduce") -> int:
     """Entry point of ``python -m unet_repro.reproduce``: 0 all passed, 1 a mismatch, 2 bad input."""
-    from .cli import command_parser, guarded
+    from .cli import command_parser, guarded, output_folder
 
     parser = command_parser(prog, __doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
                         help="ci: minutes on a CPU (what CI runs); cpu: about an hour; paper: the paper's configuration, GPU")
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: notebooks/)")
-    parser.add_argument("--results", type=Path, default=None,
+    parser.add_argument("--results", type=lambda s: Path(output_folder(s)), default=None,
                         help="committed results folder (default: results/ for ci, results/<profile>/ otherwise)")
-    parser.add_argument("--build", type=Path, default=None, help="where executed notebooks and fresh tables go")
+    parser.add_argument("--build", type=lambda s: Path(output_folder(s)), default=None, help="where executed notebooks and fresh tables go")
     parser.add_argument("--no-write", action="store_true", help="never copy fresh tables/figures into the results folder")
     parser.add_argument("--update", action="store_true", help="copy fresh tables/figures even after a mismatch")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
@@ -187,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     root = repo_root() or Path.cwd()
     nb_dir = args.notebooks or root / "notebooks"
     _check_notebook_args(nb_dir, args.only)
+    _check_kernel(args.kernel)
     committed = args.results or (root / "results" if args.profile == DEFAULT_PROFILE else root / "results" / args.profile)
     build = args.build or root / "build" / "reproduce" / args.profile
     fresh = build / "results"
@@ -217,6 +218,16 @@ def _run(args: argparse.Namespace) -> int:
     elif not all_ok:
         print(f"results in {committed} left as they were; fresh ones are in {fresh}")
     return 0 if all_ok else 1
+
+
+def _check_kernel(name: str) -> None:
+    """``--kernel`` names an installed Jupyter kernel (ValueError if not)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    have = sorted(KernelSpecManager().find_kernel_specs())
+    if name not in have:
+        raise ValueError(f"no Jupyter kernel named {name!r} is installed; use --kernel with one of "
+                         f"{', '.join(have) or '(none: pip install ipykernel)'}")
 
 
 def _check_notebook_args(nb_dir: Path, only: str) -> None:

@@ -239,3 +239,32 @@ def test_skip_connections_carry_information(upsampling):
     full, cut_only = float(g_full[near].sum()), float(g_cut[near].sum())
     assert full > 2 * cut_only, f"centre response with skips {full:.3g}, with skips cut {cut_only:.3g}"
     assert not torch.allclose(g_full, g_cut)
+
+
+def test_unet_config_is_one_frozen_description_of_fig_1():
+    """UNetConfig: the paper's defaults, validated once; UNet(config) and UNet(**fields) build the same network."""
+    import dataclasses
+
+    from unet_repro.model import UNetConfig
+
+    paper = UNetConfig()
+    assert dataclasses.asdict(paper) == dict(in_channels=1, num_classes=2, base_channels=64, depth=4,
+                                             padding="valid", upsampling="transpose", batch_norm=False, dropout=0.5)
+    assert paper.channels() == [64, 128, 256, 512, 1024]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        paper.depth = 3  # type: ignore[misc]
+    for bad in (dict(padding="full"), dict(upsampling="nearest"), dict(depth=0), dict(base_channels=2.5),
+                dict(num_classes=True), dict(dropout=-0.1), dict(batch_norm="yes")):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            UNetConfig(**bad)
+    cfg = UNetConfig(base_channels=4, depth=2, padding="same", dropout=0.0)
+    torch.manual_seed(0)
+    a = UNet(cfg)
+    torch.manual_seed(0)
+    b = UNet(base_channels=4, depth=2, padding="same", dropout=0.0)
+    assert a.config == b.config == cfg and all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(TypeError, match="not both"):
+        UNet(cfg, depth=3)
+    # the hand count and the FLOP counter take the same object
+    n = sizing.valid_input_sizes(100, 200, 2, "same")[0]
+    assert sum(r.flops for r in sizing.feature_maps(n, cfg)) == count_flops(cfg, n)

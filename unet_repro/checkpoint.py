@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "is_finished_run",
     "save_checkpoint",
+    "check_resumable",
     "resume",
     "write_log",
     "RESUME_FREE",
@@ -68,7 +69,7 @@ def _read(path: Path, what: str, hint: str = _TRAIN_HINT) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types, with advice that does not apply here
-        raise ValueError(f"{path} is not a {what} file (torch.load failed: {type(exc).__name__}); "
+        raise ValueError(f"{path} is not a {what} (torch.load failed: {type(exc).__name__}); "
                          f"{hint}") from None
     if not isinstance(payload, dict):
         raise ValueError(f"{path} holds a {type(payload).__name__}, not a {what}; {hint}")
@@ -169,13 +170,28 @@ def save_checkpoint(path: Path, step: int, model: torch.nn.Module, opt: torch.op
     }, path)
 
 
-def _check_same_run(path: Path, saved: dict[str, Any], cfg: TrainConfig) -> None:
+def _read_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """The checkpoint's contents, after checking that it continues a run of ``cfg``."""
+    ck = _read(path, "checkpoint", _CKPT_HINT)
+    saved = ck.get("config")
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no config); {_CKPT_HINT}")
     diff = {k: (saved.get(k), v) for k, v in config_dict(cfg).items() if k not in RESUME_FREE and saved.get(k) != v}
-    if not diff:
-        return
-    why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""
-    raise ValueError(f"cannot resume {path}: configuration differs in {diff} (saved, now){why}; "
-                     "use the same profile/options or another --out folder")
+    if diff:
+        why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""
+        raise ValueError(f"cannot resume {path}: configuration differs in {diff} (saved, now){why}; "
+                         "use the same profile/options or another --out folder")
+    return ck
+
+
+def check_resumable(cfg: TrainConfig, out: str | Path) -> None:
+    """Raise a one-line ``ValueError`` when ``out/checkpoint.pt`` exists but cannot continue a run of ``cfg``.
+
+    Cheap (reads the checkpoint, loads no data), so a command line can check before it starts.
+    """
+    path = Path(out) / "checkpoint.pt"
+    if path.is_file():
+        _read_checkpoint(path, cfg)
 
 
 def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer,
@@ -195,10 +211,11 @@ def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.opti
     Raises:
         ValueError: (one line) when the file is not a checkpoint or the configuration differs.
     """
-    ck = _read(path, "checkpoint", _CKPT_HINT)
-    if not {"iteration", "model", "optimizer", "np_rng", "torch_rng", "log", "elapsed", "config"} <= ck.keys():
-        raise ValueError(f"{path} is not a training checkpoint; {_CKPT_HINT}")
-    _check_same_run(path, ck["config"], cfg)
+    ck = _read_checkpoint(path, cfg)
+    missing = sorted({"iteration", "model", "optimizer", "np_rng", "torch_rng", "log", "elapsed"} - ck.keys())
+    if missing:
+        raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no {', '.join(missing)}); "
+                         f"{_CKPT_HINT}")
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     rng.bit_generator.state = json.loads(ck["np_rng"])

@@ -67,6 +67,7 @@ class RunSpec:
     seed: int
     config: Mapping[str, Any]
     tta_modes: tuple[str, ...] = ("none",)
+    phase: str = "choosing"
 
     @property
     def run_id(self) -> str:
@@ -75,11 +76,22 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Grid:
-    """A baseline configuration, the entries that change it, and the seeds every entry runs with."""
+    """A baseline configuration, the entries that change it, and the seeds every entry runs with.
+
+    Args:
+        base: TrainConfig fields shared by every entry.
+        entries: each a ``name`` and the fields it changes (plus optional ``tta_modes`` and ``seeds``).
+        seeds: the seeds of every entry (seed-matched across entries, so differences are paired).
+        profile: start ``base`` from this profile's configuration (e.g. ``"ci"``) instead of the defaults.
+        phase: ``"choosing"`` (default: train on slices 0-19, the validation block decides) or ``"final"``
+            (train on 0-24 like the profiles; only the test block is scored).
+    """
 
     base: Mapping[str, Any]
     entries: Sequence[Mapping[str, Any]]
     seeds: tuple[int, ...] = (0, 1, 2)
+    profile: str | None = None
+    phase: str = "choosing"
     specs: tuple[RunSpec, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +108,18 @@ def _expand(grid: Grid) -> list[RunSpec]:
     from .train import TrainConfig
 
     known = _train_config_fields()
+    if grid.phase not in ("choosing", "final"):
+        raise SweepError(f"phase {grid.phase!r} must be 'choosing' or 'final'")
+    choosing = grid.phase == "choosing"
+    base: dict[str, Any] = {}
+    if grid.profile is not None:
+        from .train import profile_config
+
+        try:
+            base = dataclasses.asdict(profile_config(grid.profile))
+        except ValueError as exc:
+            raise SweepError(f"profile: {exc}") from None
+    base.update(grid.base)
     specs, seen = [], set()
     for i, entry in enumerate(grid.entries):
         name = str(entry.get("name", ""))
@@ -105,16 +129,19 @@ def _expand(grid: Grid) -> list[RunSpec]:
         if name in seen:
             raise SweepError(f"{label}: the name {name!r} is used twice; give each entry its own name")
         seen.add(name)
-        cfg_dict = {**grid.base, **{k: v for k, v in entry.items() if k not in _RUNNER_KEYS}}
+        cfg_dict = {**base, **{k: v for k, v in entry.items() if k not in _RUNNER_KEYS}}
         unknown = sorted(set(cfg_dict) - known)
         if unknown:
             raise SweepError(f"{label}: unknown field(s) {unknown}; TrainConfig has {sorted(known)}")
         cfg_dict = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()}
-        cfg_dict.setdefault("train_slices", tuple(PROTOCOL.choosing_train_slices()))
+        if cfg_dict.get("train_slices") is None:
+            cfg_dict["train_slices"] = tuple(PROTOCOL.choosing_train_slices()) if choosing else None
         cfg_dict.setdefault("threads", 1)
+        cfg_dict.setdefault("profile", "sweep")
         try:
-            check_training_slices(cfg_dict["train_slices"])
-            TrainConfig(**{**cfg_dict, "profile": "sweep"})
+            if cfg_dict["train_slices"] is not None:
+                check_training_slices(cfg_dict["train_slices"], choosing=choosing)
+            TrainConfig(**cfg_dict)
         except (TypeError, ValueError) as exc:
             raise SweepError(f"{label}: {exc}") from None
         modes = tuple(entry.get("tta_modes", ("none",)))
@@ -123,7 +150,7 @@ def _expand(grid: Grid) -> list[RunSpec]:
             raise SweepError(f"{label}: tta_modes {list(modes)} must be a non-empty subset of {list(TTA_MODES)}")
         seeds = tuple(int(s) for s in entry.get("seeds", grid.seeds))
         for seed in seeds:
-            specs.append(RunSpec(name, seed, {**cfg_dict, "profile": "sweep", "seed": seed}, modes))
+            specs.append(RunSpec(name, seed, {**cfg_dict, "seed": seed}, modes, grid.phase))
     return specs
 
 
@@ -144,7 +171,11 @@ def load_grid(path: str | Path) -> Grid:
     entries = doc.get("config", [])
     if not entries:
         raise SweepError(f"{path} has no [[config]] entries; add at least one")
-    return Grid(base=doc.get("base", {}), entries=entries, seeds=tuple(doc.get("seeds", (0, 1, 2))))
+    unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase"})
+    if unknown:
+        raise SweepError(f"{path}: unknown top-level key(s) {unknown}; use base, config, seeds, profile, phase")
+    return Grid(base=doc.get("base", {}), entries=entries, seeds=tuple(doc.get("seeds", (0, 1, 2))),
+                profile=doc.get("profile"), phase=doc.get("phase", "choosing"))
 
 
 def record_path(runs_dir: str | Path, spec: RunSpec) -> Path:
@@ -184,7 +215,8 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
     """
     started = time.time()
     record: dict[str, Any] = {"run_id": spec.run_id, "name": spec.name, "seed": spec.seed,
-                              "config": _jsonable(spec.config), "tta_modes": list(spec.tta_modes)}
+                              "config": _jsonable(spec.config), "tta_modes": list(spec.tta_modes),
+                              "phase": spec.phase}
     try:
         import numpy as np
         import torch
@@ -199,7 +231,9 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         isbi = data_mod.load_isbi2012()
         result = train(cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev),
                        progress=False, evaluate=False)
-        blocks = {"validation": PROTOCOL.validation_slices, "test": PROTOCOL.test_slices}
+        blocks = {"test": PROTOCOL.test_slices}
+        if spec.phase == "choosing":  # a final run trained on the validation block: no validation score
+            blocks = {"validation": PROTOCOL.validation_slices, **blocks}
         metrics: dict[str, dict[str, dict[str, float]]] = {b: {} for b in blocks}
         t0 = time.perf_counter()
         old = torch.get_num_threads()

@@ -1,0 +1,66 @@
+"""Aggregating sweep records: spreads, tolerances and the verdict rule, on hand-made records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unet_repro.study import METRICS, load_records, paired_effects, seed_spread, seed_tolerances, verdict
+
+
+def _write(folder, name, seed, pixel, status="ok"):
+    scores = {m: 0.5 for m in METRICS}
+    scores["pixel_error"] = pixel
+    rec = {"run_id": f"{name}-s{seed}", "name": name, "seed": seed, "status": status,
+           "metrics": {"test": {"none": scores}, "validation": {"none": {m: 0.9 for m in METRICS}}}}
+    (folder / f"{name}-s{seed}.json").write_text(json.dumps(rec))
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    for seed, p in enumerate([0.10, 0.12, 0.11, 0.13]):
+        _write(tmp_path, "base", seed, p)
+        _write(tmp_path, "worse", seed, p + 0.02 + 0.001 * seed)   # a consistent, paired increase
+        _write(tmp_path, "noisy", seed, p + (0.03 if seed % 2 else -0.03))
+    _write(tmp_path, "broken", 0, 0.0, status="failed")
+    return tmp_path
+
+
+def test_load_records_keeps_finished_runs_per_block(runs):
+    df = load_records(runs)
+    assert set(df["name"]) == {"base", "worse", "noisy"}
+    assert len(df) == 3 * 4 * 2
+    assert list(df[df["name"] == "base"]["seed"].unique()) == [0, 1, 2, 3]
+
+
+def test_seed_spread_and_tolerance(runs):
+    df = load_records(runs)
+    spread = seed_spread(df, "base").set_index("metric")
+    assert spread.loc["pixel_error", "mean"] == pytest.approx(0.115)
+    sd = spread.loc["pixel_error", "sd"]
+    assert sd == pytest.approx(0.012909944, rel=1e-6)
+    tol = seed_tolerances(df, "base")
+    assert tol["pixel_error"] == pytest.approx(0.026)  # 2 sd = 0.02582, rounded up to two digits
+    assert tol["pixel_error"] >= 2 * sd
+    assert tol["v_rand"] == 0.0
+    with pytest.raises(ValueError, match="no records"):
+        seed_spread(df, "base", block="nowhere")
+
+
+def test_paired_effects_use_seed_pairs(runs):
+    eff = paired_effects(load_records(runs), "base").set_index(["name", "metric"])
+    worse = eff.loc[("worse", "pixel_error")]
+    assert worse["n_pairs"] == 4 and worse["mean_diff"] == pytest.approx(0.0215)
+    assert worse["verdict"] == "hurts"  # unpaired, the seed spread (sd 0.013) would hide it
+    assert eff.loc[("noisy", "pixel_error"), "verdict"] == "within seed noise"
+    assert eff.loc[("worse", "v_rand"), "verdict"] == "within seed noise"
+
+
+@pytest.mark.parametrize("metric, diff, se, n, expected", [
+    ("pixel_error", -0.01, 0.001, 3, "helps"), ("pixel_error", 0.01, 0.001, 3, "hurts"),
+    ("v_rand", 0.01, 0.001, 3, "helps"), ("v_info", -0.01, 0.001, 3, "hurts"),
+    ("rand_error", -0.01, 0.006, 3, "within seed noise"), ("rand_error", -0.01, 0.001, 2, "within seed noise"),
+])
+def test_verdict_rule(metric, diff, se, n, expected):
+    assert verdict(metric, diff, se, n) == expected

@@ -1,0 +1,127 @@
+"""Reading sweep records: seed spreads, tolerances from them, and paired effects with verdicts.
+
+A sweep (:mod:`unet_repro.sweep`) leaves one JSON per (configuration, seed). This module turns them into
+tables: the spread over seeds of one configuration (which sets how far a rerun on other hardware may
+drift: :func:`seed_tolerances`), and the paired difference of each configuration against a baseline
+trained with the same seeds, with a verdict by a rule stated once (:func:`verdict`).
+
+Imports no torch: anyone can re-aggregate the committed records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["METRICS", "LOWER_IS_BETTER", "load_records", "seed_spread", "seed_tolerances", "paired_effects",
+           "verdict", "TOLERANCE_SDS"]
+
+METRICS = ("pixel_error", "warping_error", "rand_error", "v_rand", "v_info")
+#: errors fall as a segmentation improves; V_rand and V_info are scores that rise.
+LOWER_IS_BETTER = {"pixel_error": True, "warping_error": True, "rand_error": True, "v_rand": False, "v_info": False}
+#: a rerun may drift by this many seed standard deviations before the comparison fails.
+TOLERANCE_SDS = 2.0
+
+
+def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.DataFrame:
+    """One row per (run, block, test-time mode): the five metrics and the run's facts.
+
+    Args:
+        runs_dir: folder of ``*.json`` records written by :mod:`unet_repro.sweep`.
+        statuses: which records to keep (failed runs have no metrics).
+
+    Returns:
+        Columns ``run_id, name, seed, block, tta, <metrics>, seconds_per_step, train_seconds, device, torch``,
+        sorted by name, seed, block and tta.
+    """
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("status") not in set(statuses):
+            continue
+        for block, modes in rec.get("metrics", {}).items():
+            for tta, scores in modes.items():
+                rows.append({"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], "block": block,
+                             "tta": tta, **{m: scores[m] for m in METRICS},
+                             "seconds_per_step": rec.get("seconds_per_step"),
+                             "train_seconds": rec.get("train_seconds"), "device": rec.get("device"),
+                             "torch": rec.get("torch")})
+    cols = ["run_id", "name", "seed", "block", "tta", *METRICS, "seconds_per_step", "train_seconds", "device", "torch"]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["name", "seed", "block", "tta"], kind="stable").reset_index(drop=True)
+
+
+def _select(df: pd.DataFrame, name: str, block: str, tta: str) -> pd.DataFrame:
+    sel = df[(df["name"] == name) & (df["block"] == block) & (df["tta"] == tta)]
+    if sel.empty:
+        raise ValueError(f"no records of {name!r} on the {block} block with tta={tta!r}")
+    return sel
+
+
+def seed_spread(df: pd.DataFrame, name: str, block: str = "test", tta: str = "none") -> pd.DataFrame:
+    """Mean, standard deviation (n - 1), min and max over seeds of one configuration, per metric."""
+    sel = _select(df, name, block, tta)
+    out = []
+    for m in METRICS:
+        v = sel[m].to_numpy(dtype=float)
+        out.append({"metric": m, "n_seeds": len(v), "mean": v.mean(), "sd": v.std(ddof=1) if len(v) > 1 else math.nan,
+                    "min": v.min(), "max": v.max()})
+    return pd.DataFrame(out)
+
+
+def seed_tolerances(df: pd.DataFrame, name: str, block: str = "test", tta: str = "none") -> dict[str, float]:
+    """Per metric, the tolerance a rerun gets: :data:`TOLERANCE_SDS` seed standard deviations.
+
+    Rounded up to two significant digits so that the printed tolerance is the one applied.
+    """
+    spread = seed_spread(df, name, block, tta)
+    if (spread["n_seeds"] < 3).any():
+        raise ValueError(f"{name!r} has fewer than 3 seeds; a spread needs at least 3")
+    tol = {}
+    for m, sd in zip(spread["metric"], spread["sd"], strict=True):
+        x = TOLERANCE_SDS * float(sd)
+        digits = 1 - int(math.floor(math.log10(x))) if x > 0 else 0
+        tol[m] = math.ceil(x * 10**digits) / 10**digits if x > 0 else 0.0
+    return tol
+
+
+def verdict(metric: str, mean_diff: float, se: float, n: int) -> str:
+    """The rule: an effect "helps" or "hurts" when the paired mean difference exceeds twice its standard
+    error (and at least 3 pairs back it); otherwise it is "within seed noise".
+
+    ``mean_diff`` is configuration minus baseline; for errors a negative difference helps.
+    """
+    if n < 3 or not math.isfinite(se) or abs(mean_diff) <= 2.0 * se:
+        return "within seed noise"
+    better = mean_diff < 0 if LOWER_IS_BETTER[metric] else mean_diff > 0
+    return "helps" if better else "hurts"
+
+
+def paired_effects(df: pd.DataFrame, baseline: str, block: str = "test", tta: str = "none",
+                   names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Seed-matched differences of each configuration against ``baseline``, per metric.
+
+    Returns:
+        Columns ``name, metric, n_pairs, baseline_mean, mean, mean_diff, se, verdict``; ``se`` is the standard
+        error of the mean paired difference (sd / sqrt(n)).
+    """
+    base = _select(df, baseline, block, tta).set_index("seed")
+    names = [n for n in (names or df["name"].unique()) if n != baseline]
+    rows = []
+    for name in names:
+        sel = _select(df, name, block, tta).set_index("seed")
+        seeds = sorted(set(sel.index) & set(base.index))
+        for m in METRICS:
+            d = sel.loc[seeds, m].to_numpy(dtype=float) - base.loc[seeds, m].to_numpy(dtype=float)
+            n = len(d)
+            se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else math.nan
+            mean = float(d.mean()) if n else math.nan
+            rows.append({"name": name, "metric": m, "n_pairs": n, "baseline_mean": float(base.loc[seeds, m].mean()),
+                         "mean": float(sel.loc[seeds, m].mean()), "mean_diff": mean, "se": se,
+                         "verdict": verdict(m, mean, se, n)})
+    return pd.DataFrame(rows)

@@ -117,7 +117,7 @@ PREDICT_MORE = {
 
 def _predict_argv(extra: list[str]) -> list[str]:
     args = {"--model": "model.pt", "--input": "x.tif", "--output": "p.tif", "--no-progress": None}
-    for flag, value in zip(extra[::2], extra[1::2]):
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
         args[flag] = value
     return [a for k, v in args.items() for a in ([k] if v is None else [k, v])]
 
@@ -192,6 +192,34 @@ def test_train_bad_input_is_one_line(files, case, capsys, monkeypatch):
     extra, needles = TRAIN_MORE[case]
     _main_error("train", _train_argv(extra), files, capsys, monkeypatch, *needles)
     assert not (files / "run_new").exists()
+
+
+def test_train_without_data_is_one_line(files, capsys, monkeypatch):
+    """No ISBI data and no download: the data module's instructions, on one line."""
+    from unet_repro import data
+
+    def no_data(*args, **kwargs):
+        raise data.DownloadError("could not download the ISBI 2012 data into /x.\ntrain-volume.tif:\n    offline\n"
+                                 "Put the files there by hand.")
+
+    monkeypatch.setattr(data, "load_isbi2012", no_data)
+    _main_error("train", _train_argv(["--iterations", "1", "--out", "run_nodata"]), files, capsys, monkeypatch,
+                "could not download the ISBI 2012 data", "offline", "Put the files there", "UNET_REPRO_DATA")
+
+
+def test_a_bug_keeps_its_traceback(files, monkeypatch):
+    """Only bad input becomes one line: an unexpected exception (a bug) is not hidden."""
+    from unet_repro import data
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(data, "load_isbi2012", bug)
+    monkeypatch.chdir(files)
+    from unet_repro import train
+
+    with pytest.raises(KeyError):
+        train.main(_train_argv(["--iterations", "1", "--out", "run_nodata"]))
 
 
 # ---- evaluate (imports no torch) ----------------------------------------------------------------------------

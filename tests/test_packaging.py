@@ -23,10 +23,19 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def _requirements(project: dict) -> dict[str, str]:
-    """name -> version spec of the runtime dependencies and the notebooks and dev extras (markers dropped)."""
-    reqs = list(project["dependencies"])
-    for extra in ("notebooks", "dev"):
-        reqs += [r for r in project["optional-dependencies"][extra] if not r.startswith("unet-repro")]
+    """name -> version spec of the runtime dependencies and the dev extra, with the extras it names
+    (``unet-repro[notebooks,...]``); markers dropped."""
+    extras = project["optional-dependencies"]
+    reqs, todo, seen = list(project["dependencies"]), ["dev"], set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for r in extras[extra]:
+            m = re.match(r"unet-repro\[(.*)\]", r)
+            if m:
+                todo += [e.strip() for e in m.group(1).split(",") if e.strip() not in seen]
+            else:
+                reqs.append(r)
     return dict(_split(r.split(";")[0]) for r in reqs)
 
 
@@ -112,7 +121,8 @@ def test_dependencies_point_one_way():
             continue
         src = path.read_text()
         for u in upper:
-            assert not re.search(rf"(from\s+\.{u}\b|from\s+unet_repro\.{u}\b|import\s+unet_repro\.{u}\b)", src), (name, u)
+            pattern = rf"(from\s+\.{u}\b|from\s+unet_repro\.{u}\b|import\s+unet_repro\.{u}\b)"
+            assert not re.search(pattern, src), (name, u)
 
 
 def _readme_test_command() -> str:

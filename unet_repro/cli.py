@@ -127,9 +127,9 @@ def device_name(text: str) -> str:
                 f"{name} was asked for but this machine has no CUDA GPU (or torch was built without CUDA); "
                 "use --device cpu or --device auto")
         index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(
-                f"{name}: only {torch.cuda.device_count()} CUDA device(s) here; use cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise argparse.ArgumentTypeError(f"{name}: only {count} CUDA device(s) here; use cuda:0..cuda:{count - 1}")
     if name == "mps":
         import torch
 
@@ -156,7 +156,8 @@ def output_folder(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{path} is a file, not a folder; give a folder (it is created if missing)")
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
-            raise argparse.ArgumentTypeError(f"{parent} is a file, so folder {path} cannot be created; give another path")
+            raise argparse.ArgumentTypeError(
+                f"{parent} is a file, so folder {path} cannot be created; give another path")
     return text
 
 
@@ -178,6 +179,8 @@ def _message(exc: BaseException) -> str:
         }.get(type(exc), "check the path and the disk")
         return f"{exc.strerror}: {exc.filename}; {fix}"
     text = one_line(str(exc)) or type(exc).__name__
+    if _is_data_error(exc) and ";" not in text:
+        text += "; set UNET_REPRO_DATA to a folder holding the ISBI 2012 files (README, data)"
     if ";" not in text and isinstance(exc, FileNotFoundError):
         text += "; check the path"
     return text
@@ -186,7 +189,8 @@ def _message(exc: BaseException) -> str:
 def guarded(body: Callable[[], int]) -> int:
     """Run a command's body; bad input (:data:`EXPECTED`) becomes one line on stderr and exit status 2.
 
-    Anything else (a bug) keeps its traceback. ``UNET_REPRO_DEBUG=1`` re-raises everything.
+    So do missing or damaged ISBI 2012 data (:class:`unet_repro.data.DataError`, its instructions on the
+    same line). Anything else (a bug) keeps its traceback. ``UNET_REPRO_DEBUG=1`` re-raises everything.
 
     Args:
         body: the command, returning its exit status.
@@ -201,11 +205,17 @@ def guarded(body: Callable[[], int]) -> int:
             print(f"error: {one_line(exc.code)}", file=sys.stderr)
             return 2
         raise
-    except EXPECTED as exc:
-        if os.environ.get("UNET_REPRO_DEBUG"):
+    except Exception as exc:
+        if os.environ.get("UNET_REPRO_DEBUG") or not (isinstance(exc, EXPECTED) or _is_data_error(exc)):
             raise
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """The ISBI 2012 data is missing, damaged or not downloadable (:class:`unet_repro.data.DataError`)."""
+    data = sys.modules.get("unet_repro.data")
+    return data is not None and isinstance(exc, data.DataError)
 
 
 # ---- the unet-repro command --------------------------------------------------------------------------------

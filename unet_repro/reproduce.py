@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m unet_repro.reprod
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: notebooks/)")
     parser.add_argument("--results", type=lambda s: Path(output_folder(s)), default=None,
                         help="committed results folder (default: results/ for ci, results/<profile>/ otherwise)")
-    parser.add_argument("--build", type=lambda s: Path(output_folder(s)), default=None, help="where executed notebooks and fresh tables go")
+    parser.add_argument("--build", type=lambda s: Path(output_folder(s)), default=None,
+                        help="where executed notebooks and fresh tables go")
     parser.add_argument("--no-write", action="store_true", help="never copy fresh tables/figures into the results folder")
     parser.add_argument("--update", action="store_true", help="copy fresh tables/figures even after a mismatch")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
@@ -236,7 +237,8 @@ def _check_notebook_args(nb_dir: Path, only: str) -> None:
         raise ValueError(f"--notebooks {nb_dir} is not a folder; give the folder that holds NN_name.ipynb")
     have = sorted({p.name[:2] for p in nb_dir.glob("[0-9][0-9]_*.ipynb")})
     if not have:
-        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {nb_dir}; give --notebooks the folder that has them")
+        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {nb_dir}; "
+                         "give --notebooks the folder that has them")
     wanted = [o.strip() for o in only.split(",") if o.strip()] if only else []
     bad = [o for o in wanted if not o.isdigit() or o.zfill(2) not in have]
     if bad:

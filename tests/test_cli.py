@@ -311,6 +311,18 @@ def test_reproduce_bad_input_is_one_line(case, capsys, monkeypatch):
     _main_error("reproduce", [*extra, "--no-write"], ROOT, capsys, monkeypatch, *needles)
 
 
+def test_reproduce_without_papermill_is_one_line(tmp_path, capsys, monkeypatch):
+    """A missing optional dependency names the extra that brings it."""
+    from unet_repro import reproduce
+
+    def no_papermill(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'papermill'", name="papermill")
+
+    monkeypatch.setattr(reproduce, "run_notebook", no_papermill)
+    _main_error("reproduce", ["--only", "01", "--no-write", "--build", str(tmp_path / "b")], ROOT, capsys,
+                monkeypatch, "'papermill' is not installed", "pip install")
+
+
 # ---- the unet-repro command ----------------------------------------------------------------------------------
 
 def _entry_point() -> Path:

@@ -208,6 +208,8 @@ def guarded(body: Callable[[], int]) -> int:
     except Exception as exc:
         if os.environ.get("UNET_REPRO_DEBUG") or not (isinstance(exc, EXPECTED) or _is_data_error(exc)):
             raise
+        if isinstance(exc, ImportError) and (exc.name or "").startswith("unet_repro"):
+            raise  # the package itself is broken: a bug, not a missing extra
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
 

@@ -122,8 +122,8 @@ write_table(architecture, "01_architecture", RESULTS)
 # %%
 valid = sizing.valid_input_sizes(150, 800)
 print(valid)
-print(f"all = 12 mod 16 from 188: {valid == list(range(188, 801, 16))}")
-assert valid == list(range(188, 801, 16))
+print(f"all = 12 mod 16 from 188: {valid == list(range(188, 801, 16))}; output of 188: {sizing.output_size(188)}")
+assert valid == list(range(188, 801, 16)) and sizing.output_size(188) == 4
 try:
     UNet(base_channels=4)(__import__("torch").zeros(1, 1, 512, 512))
 except ValueError as err:
@@ -136,7 +136,7 @@ except ValueError as err:
 
 # %%
 print(f"border: {sizing.border(TILE)} px per side, receptive field: {sizing.receptive_field()} px")
-assert sizing.border(TILE) == 92
+assert sizing.border(TILE) == 92 and sizing.receptive_field() == 204
 
 # %% [markdown]
 # ## Why large tiles: efficiency vs tile size
@@ -200,6 +200,8 @@ overlap = pd.DataFrame([{
     "input_per_output_pixel": round(len(starts) ** 2 * TILE**2 / image.size, 4),
 }])
 write_table(overlap, "01_overlap_tile", RESULTS)
+print(f"windows at {starts} per axis, overlapping by {out - (starts[1] - starts[0])} px")
+assert starts == [0, 128] and out - (starts[1] - starts[0]) == 260
 overlap.T
 
 # %%
@@ -211,7 +213,7 @@ for k, (y, x) in enumerate([(y, x) for y in starts for x in starts]):
     ax.add_patch(plt.Rectangle((x, y), out, out, fill=False, ec=c, lw=2))
     ax.add_patch(plt.Rectangle((x - b, y - b), TILE, TILE, fill=False, ec=c, lw=1, ls="--"))
 ax.set(xlim=(-b - 5, extent + b + 5), ylim=(extent + b + 5, -b - 5),
-       title="4 input tiles of 572 (dashed) with 388 outputs (solid) on slice 0\n"
+       title=f"{len(starts) ** 2} input tiles of {TILE} (dashed) with {out} outputs (solid) on slice 0\n"
              "(dotted: the 512x512 slice; everything outside it is mirrored)")
 save_figure(fig, "01_overlap_tile", RESULTS)
 plt.show()
@@ -246,10 +248,14 @@ for name, kw in variants.items():
                  "gflops": round(f / 1e9, 3), "mflops_per_output_pixel": round(f / o**2 / 1e6, 3)})
 variants_table = pd.DataFrame(rows)
 write_table(variants_table, "01_variants", RESULTS)
+v = variants_table.set_index("variant")
+assert v.loc["same padding", "params"] == v.loc["paper (valid, up-conv)", "params"] == 31030658
+assert v.loc["same padding", "mflops_per_output_pixel"] < v.loc["paper (valid, up-conv)", "mflops_per_output_pixel"]
+assert v.loc["bilinear up-sampling", "params"] < v.loc["paper (valid, up-conv)", "params"]
 variants_table
 
 # %% [markdown]
-# The same-padding network has the same 31,030,658 parameters; on a 576 tile it predicts all 576x576
+# The same-padding network has the same 31,030,658 parameters (asserted above); on a 576 tile it predicts all 576x576
 # pixels for fewer FLOPs per pixel than a 572 valid tile (the table), but its border predictions are made
 # from zero-padded context. The bilinear variant has fewer parameters (its 1x1 convolutions replace the 2x2
 # up-convolutions); batch norm adds a scale and a shift per channel and drops the convolution biases.

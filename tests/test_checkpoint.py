@@ -18,7 +18,8 @@ HINT = "pass a model.pt written by `python -m unet_repro.train`"
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(base_channels=2, depth=2, tile=92, eval_tile=92, iterations=6, checkpoint_every=2, tta="none")
+    base = {"base_channels": 2, "depth": 2, "tile": 92, "eval_tile": 92, "iterations": 6, "checkpoint_every": 2,
+            "tta": "none"}
     return TrainConfig(**{**base, **kw})
 
 
@@ -43,9 +44,10 @@ def test_model_file_of_the_dict_era_still_loads(tmp_path):
     """Files written before UNetConfig (``model_config`` as the keyword dict of UNet) load unchanged."""
     torch.manual_seed(0)
     model = UNet(base_channels=2, depth=2)
-    old = {"state_dict": model.state_dict(), "model_config": dict(in_channels=1, num_classes=2, base_channels=2,
-           depth=2, padding="valid", upsampling="transpose", batch_norm=False, dropout=0.5),
-           "train_config": {}, "input_scaling": "grey value / 255"}
+    old_config = {"in_channels": 1, "num_classes": 2, "base_channels": 2, "depth": 2, "padding": "valid",
+                  "upsampling": "transpose", "batch_norm": False, "dropout": 0.5}
+    old = {"state_dict": model.state_dict(), "model_config": old_config, "train_config": {},
+           "input_scaling": "grey value / 255"}
     torch.save(old, tmp_path / "old.pt")
     assert _same(C.load_model(tmp_path / "old.pt").state_dict(), model.state_dict())
 
@@ -94,7 +96,7 @@ def test_checkpoint_restores_model_optimiser_generators_and_log(tmp_path):
     opt.step()  # momentum buffers now exist
     rng.random(5)
     torch.rand(3)
-    log = [dict(iteration=1, loss=0.5, lr=0.01, time=0.25)]
+    log = [{"iteration": 1, "loss": 0.5, "lr": 0.01, "time": 0.25}]
     C.save_checkpoint(tmp_path / "checkpoint.pt", 1, model, opt, rng, log, 0.25, _cfg())
     expect_np, expect_torch = rng.random(4), torch.rand(4)
 
@@ -113,15 +115,17 @@ def test_resume_refuses_another_configuration(tmp_path):
     model, opt, rng = _state()
     path = tmp_path / "checkpoint.pt"
     C.save_checkpoint(path, 2, model, opt, rng, [], 0.0, _cfg())
-    for free in (dict(checkpoint_every=3), dict(threads=2), dict(eval_tile=188), dict(tta="d4")):
+    for free in ({"checkpoint_every": 3}, {"threads": 2}, {"eval_tile": 188}, {"tta": "d4"}):
         C.resume(path, _cfg(**free), *_state())  # settings that do not change the weights may change
         C.check_resumable(_cfg(**free), tmp_path)
-    for changed, shown in ((dict(lr=0.1), "'lr': (0.001, 0.1)"), (dict(iterations=7), "'iterations': (6, 7)"),
-                           (dict(seed=1), "'seed': (0, 1)"), (dict(augment=False), "'augment': (True, False)")):
-        for call in (lambda: C.resume(path, _cfg(**changed), *_state()),
-                     lambda: C.check_resumable(_cfg(**changed), tmp_path)):
+    for changed, shown in (({"lr": 0.1}, "'lr': (0.001, 0.1)"), ({"iterations": 7}, "'iterations': (6, 7)"),
+                           ({"seed": 1}, "'seed': (0, 1)"), ({"augment": False}, "'augment': (True, False)")):
+        for check_resume in (True, False):
             with pytest.raises(ValueError) as e:
-                call()
+                if check_resume:
+                    C.resume(path, _cfg(**changed), *_state())
+                else:
+                    C.check_resumable(_cfg(**changed), tmp_path)
             msg = str(e.value)
             assert "\n" not in msg and msg.startswith(f"cannot resume {path}: configuration differs in {{{shown}}}")
             assert msg.endswith("another --out folder")

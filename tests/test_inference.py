@@ -30,7 +30,7 @@ def test_tiled_equals_whole_image(depth, tile, shape):
     torch.manual_seed(0)
     model = UNet(base_channels=4, depth=depth).eval()  # drop-out is off in eval mode
     image = np.random.default_rng(1).integers(0, 256, shape).astype(np.uint8)
-    ys, out, _ = I.tile_layout(shape[0], tile, depth)
+    ys, _, _ = I.tile_layout(shape[0], tile, depth)
     assert len(ys) > 1  # the image really is cut into several tiles
     tiled = I.predict_proba(model, image, tile=tile)
     whole = _whole_image(model, I.normalize_image(image), depth)
@@ -86,8 +86,8 @@ def test_bad_input_and_training_mode_restored():
 
 
 def test_predict_cli_writes_isbi_submission_format(tmp_path):
-    from unet_repro.predict import main
     from unet_repro.checkpoint import load_model, save_model
+    from unet_repro.predict import main
 
     torch.manual_seed(0)
     model = UNet(base_channels=2, depth=2)

@@ -29,18 +29,18 @@ import torch
 from .model import UNet, UNetConfig
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
 __all__ = [
-    "config_dict",
-    "save_model",
-    "load_model",
-    "is_finished_run",
-    "save_checkpoint",
-    "check_resumable",
-    "resume",
-    "write_log",
     "RESUME_FREE",
+    "check_resumable",
+    "config_dict",
+    "is_finished_run",
+    "load_model",
+    "resume",
+    "save_checkpoint",
+    "save_model",
+    "write_log",
 ]
 
 #: Fields of the training configuration that may change when a run is resumed: when checkpoints are
@@ -68,11 +68,11 @@ def _read(path: Path, what: str, hint: str = _TRAIN_HINT) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` of a dict, or a one-line ``ValueError`` naming the file."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types, with advice that does not apply here
+    except Exception as exc:  # noqa: BLE001 - torch raises several types, with advice that does not apply
         raise ValueError(f"{path} is not a {what} (torch.load failed: {type(exc).__name__}); "
                          f"{hint}") from None
     if not isinstance(payload, dict):
-        raise ValueError(f"{path} holds a {type(payload).__name__}, not a {what}; {hint}")
+        raise ValueError(f"{path} holds a {type(payload).__name__}, not a {what}; {hint}")  # noqa: TRY004 - a bad file
     return payload
 
 
@@ -175,7 +175,7 @@ def _read_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     ck = _read(path, "checkpoint", _CKPT_HINT)
     saved = ck.get("config")
     if not isinstance(saved, dict):
-        raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no config); {_CKPT_HINT}")
+        raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no config); {_CKPT_HINT}")  # noqa: TRY004
     diff = {k: (saved.get(k), v) for k, v in config_dict(cfg).items() if k not in RESUME_FREE and saved.get(k) != v}
     if diff:
         why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""
@@ -222,7 +222,7 @@ def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.opti
     torch.set_rng_state(ck["torch_rng"])
     if ck.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ck["cuda_rng"])
-    log = [dict(iteration=int(a), loss=float(b), lr=float(c), time=float(d)) for a, b, c, d in ck["log"]]
+    log = [{"iteration": int(a), "loss": float(b), "lr": float(c), "time": float(d)} for a, b, c, d in ck["log"]]
     return int(ck["iteration"]), float(ck["elapsed"]), log
 
 

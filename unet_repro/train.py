@@ -1,21 +1,11 @@
-"""Training the U-Net on the ISBI 2012 stack (section 3 of the paper).
+"""Training the U-Net on the ISBI 2012 stack (section 3 of the paper): tile sampling and the loop.
 
-What the paper fixes, and the default :class:`TrainConfig` (the ``paper`` profile) follows:
+The recipe (SGD with momentum 0.99, one 572x572 tile per step, the weighted loss of eq. 1 and 2, elastic
+augmentation, drop-out) is the configuration in ``unet_repro.config``; files of a run (model, checkpoint,
+log) are ``unet_repro.checkpoint``. This module draws the tiles and runs the steps.
 
-- "Due to the unpadded convolutions, the output image is smaller than the input by a constant border
-  width. To minimize the overhead and make maximum use of the GPU memory, we favor large input tiles over
-  a large batch size and hence reduce the batch to a single image. Accordingly we use a high momentum
-  (0.99) such that a large number of the previously seen training samples determine the update in the
-  current optimization step." (section 3): SGD, momentum 0.99, one 572x572 tile per step.
-- The energy function: soft-max over the final feature map combined with the cross-entropy, weighted by a
-  pre-computed weight map (eq. 1 and 2, ``unet_repro.loss`` and ``unet_repro.weights``; w0 = 10, sigma = 5).
-- Data augmentation with elastic deformations (section 3.1, ``unet_repro.augment``); drop-out at the end
-  of the contracting path (in the model, ``unet_repro.model``).
-- Tiles: a random 572x572 input tile whose 388x388 output window lies inside the slice; the rest of the
-  input is extrapolated by mirroring (Fig. 2).
-
-What the paper leaves open, and is chosen here by experiment (notebook 04 reports the trials): the
-learning rate, its schedule and the number of iterations. The input scaling (grey value / 255,
+Tiles: a random 572x572 input tile whose 388x388 output window lies inside the slice; the rest of the
+input is extrapolated by mirroring (Fig. 2). The input scaling (grey value / 255,
 ``unet_repro.data.normalize_image``) is ours.
 
 Weight maps: "We pre-compute the weight map for each ground truth segmentation" (section 3). They are
@@ -29,21 +19,18 @@ on CPU two runs with the same configuration give identical weights, and an inter
 its checkpoint ends with the same weights as an uninterrupted one (``unet_repro.checkpoint`` writes and
 restores the model, the optimiser's momentum and every RNG state).
 
-This module holds the configuration, the tile sampling and the loop. The loop is hand-written (no
-Lightning / Ignite) because it is short and the paper's details (one tile per step, deformed weight maps,
-exact resume) are easier to read in plain PyTorch.
+The training loop is hand-written (no Lightning / Ignite) because it is short and the paper's details
+(one tile per step, deformed weight maps, exact resume) are easier to read in plain PyTorch.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -51,14 +38,23 @@ import torch
 from . import checkpoint
 from . import data as data_mod
 from .checkpoint import is_finished_run, load_model, save_model
+from .config import (
+    PAPER,
+    PROFILE_CONFIGS,
+    TrainConfig,
+    learning_rate,
+    make_optimizer,
+    profile_config,
+)
 from .data import normalize_image
 from .inference import mirror_canvas, predict_stack, resolve_device
-from .model import UNet, UNetConfig
+from .model import UNet
 from .pipeline import AMP_MODES
-from .sizing import check_input_size, output_size
+from .sizing import output_size
 
 __all__ = [
     "TrainConfig",
+    "PAPER",
     "PROFILE_CONFIGS",
     "profile_config",
     "TileSampler",
@@ -74,165 +70,14 @@ __all__ = [
     "main",
 ]
 
-# ``load_model``, ``save_model``, ``is_finished_run`` (unet_repro.checkpoint) and ``resolve_device``
-# (unet_repro.inference) are re-exported: notebooks import them from here.
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (saved with the model and checked on resume).
-
-    The defaults are the paper's recipe (section 3, the ``paper`` profile): the network of Fig. 1 with
-    64 base channels, 572x572 tiles, one tile per step, SGD with momentum 0.99, elastic augmentation,
-    drop-out 0.5, the weight map of eq. 2 (w0 = 10, sigma = 5, class balance). The learning rate, its
-    schedule and the iteration count, which the paper does not give, are ours.
-
-    Args:
-        profile: name of the profile this came from (``ci``, ``cpu``, ``paper`` or ``custom``).
-        base_channels: channels of the first level (64 in the paper).
-        depth: poolings (4 in the paper).
-        tile: input tile side (572 in the paper); the output window is ``output_size(tile)``.
-        iterations: SGD steps, one tile each (not given in the paper); fixed for a run (it sets the
-            learning-rate schedule, so a resumed run must keep it).
-        lr: base learning rate (not given in the paper).
-        lr_schedule: ``"constant"``, ``"cosine"`` (to 0 at the end) or ``"poly"`` (power 0.9).
-        warmup: steps of linear warm-up from 0 to ``lr``.
-        optimizer: ``"sgd"`` (section 3: stochastic gradient descent with momentum) or ``"adam"``
-            (a departure, for short CPU schedules; ``momentum`` is then Adam's beta1, 0.99 like the paper's momentum).
-        momentum: 0.99 (section 3).
-        weight_decay: L2 penalty (0: the paper mentions none).
-        dropout: drop-out probability at the end of the contracting path (section 3.1).
-        w0, sigma: border weight (eq. 2: w0 = 10, sigma = 5 pixels).
-        class_balance: use the class-frequency term w_c of eq. 2.
-        loss_normalize: passed to ``weighted_cross_entropy(normalize=...)`` (None: its default).
-        augment: elastic deformation and the rest of section 3.1 (``unet_repro.augment``).
-        train_slices: training slice indices (default: all but the held-out block).
-        heldout: the held-out block ``(first, stop)`` of the training stack (25..29).
-        seed: seeds every random draw.
-        checkpoint_every: steps between checkpoints (0: only at the end).
-        amp: mixed precision, not the paper: ``"off"`` (fp32), ``"bf16"``, ``"fp16"`` (with gradient scaling
-            on CUDA) or ``"auto"`` (bf16 where the GPU has it, else fp16 with scaling, e.g. a T4; fp32 on a
-            CPU); see ``unet_repro.pipeline.resolve_amp``. ``True``/``False`` are read as ``"bf16"``/``"off"``.
-        channels_last: channels-last memory format.
-        threads: CPU threads for this run (None: leave torch's setting).
-        eval_tile: tile side for held-out prediction.
-        tta: test-time augmentation for the held-out prediction (``none``, ``rot4``, ``d4``; section 3.3
-            averages over rotated inputs).
-    """
-
-    profile: str = "custom"
-    base_channels: int = 64
-    depth: int = 4
-    tile: int = 572
-    iterations: int = 20000
-    lr: float = 0.001
-    lr_schedule: str = "cosine"
-    warmup: int = 200
-    optimizer: str = "sgd"
-    momentum: float = 0.99
-    weight_decay: float = 0.0
-    dropout: float = 0.5
-    w0: float = 10.0
-    sigma: float = 5.0
-    class_balance: bool = True
-    loss_normalize: str | None = None
-    augment: bool = True
-    train_slices: tuple[int, ...] | None = None
-    heldout: tuple[int, int] = (25, 30)
-    seed: int = 0
-    checkpoint_every: int = 1000
-    amp: str = "off"
-    channels_last: bool = False
-    threads: int | None = None
-    eval_tile: int = 572
-    tta: str = "d4"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.amp, bool):  # the earlier on/off switch meant bf16
-            object.__setattr__(self, "amp", "bf16" if self.amp else "off")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
-        self.model_config()  # validates the network's fields
-        check_input_size(self.tile, self.depth, "valid")
-        check_input_size(self.eval_tile, self.depth, "valid")
-        if self.iterations < 0:
-            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_schedule not in ("constant", "cosine", "poly"):
-            raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'poly', got {self.lr_schedule!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' (paper) or 'adam', got {self.optimizer!r}")
-        if self.tta not in ("none", "rot4", "d4"):
-            raise ValueError(f"tta must be 'none', 'rot4' or 'd4', got {self.tta!r}")
-
-    def model_config(self) -> UNetConfig:
-        """The network of this run: the paper's (Fig. 1: one input channel, two classes, valid
-        convolutions, 2x2 up-convolutions, no batch norm) with this run's channels, depth and drop-out."""
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, dropout=self.dropout)
-
-    def slices(self, n_slices: int = 30) -> tuple[list[int], list[int]]:
-        """(training slices, held-out slices) under the evaluation protocol."""
-        train, held = data_mod.split_train_heldout(n_slices, tuple(self.heldout))
-        if self.train_slices is not None:
-            bad = [i for i in self.train_slices if i in held or not 0 <= i < n_slices]
-            if bad:
-                raise ValueError(f"train_slices {bad} are held out or out of range 0..{n_slices - 1}")
-            train = list(self.train_slices)
-        return train, held
-
-
-#: The paper's recipe, for a GPU: the default configuration; the paper gives no iteration count or
-#: learning rate, only "10 hours on a NVidia Titan GPU (6 GB)".
-PAPER = TrainConfig(profile="paper", amp="auto")
-
-#: The profiles. Each smaller one lists its departures from the paper's recipe; they change sizes and
-#: schedules, never what a number means.
-PROFILE_CONFIGS: dict[str, TrainConfig] = {
-    # Under 10 minutes on 2 CPU cores, and a real result (held-out pixel error <= 0.07). Departures, all
-    # measured in notebook 04: Adam instead of SGD with momentum 0.99 and no augmentation, because in 1000
-    # steps SGD (0.088-0.10) and augmented Adam (0.068-0.078) fall short or barely reach the target.
-    "ci": dataclasses.replace(PAPER, profile="ci", base_channels=16, iterations=1000, optimizer="adam", lr=0.001,
-                              warmup=20, augment=False, checkpoint_every=100, threads=2, tta="none", amp="off"),
-    # About an hour on 2 CPU cores (not run here yet): twice the channels, the paper's augmentation, Adam.
-    "cpu": dataclasses.replace(PAPER, profile="cpu", base_channels=32, iterations=1800, optimizer="adam", lr=0.001,
-                               warmup=50, checkpoint_every=200, threads=2, tta="none", amp="off"),
-    "paper": PAPER,
-}
+# Re-exported, since notebooks and scripts import them from here: the configuration (unet_repro.config),
+# ``load_model``, ``save_model``, ``is_finished_run`` (unet_repro.checkpoint), ``resolve_device``
+# (unet_repro.inference).
 
 
 #: tile threads (``train(workers=...)``) and steps per loss read (``train(sync_every=...)``) on a GPU.
 GPU_WORKERS = max(1, min(8, (os.cpu_count() or 4) - 2))
 GPU_SYNC_EVERY = 50
-
-
-def profile_config(profile: str, **overrides: Any) -> TrainConfig:
-    """The configuration of a profile, with fields overridden (e.g. ``iterations=10``)."""
-    if profile not in PROFILE_CONFIGS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_CONFIGS)}")
-    return dataclasses.replace(PROFILE_CONFIGS[profile], **overrides)
-
-
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Learning rate at step ``step`` (0-based): warm-up, then constant, cosine or poly decay.
-
-    A pure function of the step and the configuration (``iterations`` included), so a resumed run uses
-    the same rates as an uninterrupted one.
-    """
-    if cfg.warmup and step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    if cfg.lr_schedule == "constant" or cfg.iterations <= cfg.warmup:
-        return cfg.lr
-    frac = (step - cfg.warmup) / max(1, cfg.iterations - cfg.warmup)
-    if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
-    return cfg.lr * (1.0 - frac) ** 0.9
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The paper's SGD with momentum (section 3), or Adam where a profile says so."""
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
-                                weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 class TileSampler:

@@ -6,7 +6,9 @@ One module per concept of the paper:
 - ``weights``, ``loss``: border weight maps (eq. 2) and the weighted cross-entropy (eq. 1);
 - ``augment``: elastic deformation and the other augmentations of section 3.1;
 - ``data``: the ISBI 2012 EM stack (download, checksums, the held-out split);
-- ``train``, ``inference``: training (section 3) and overlap-tile prediction (Fig. 2);
+- ``config``, ``train``, ``checkpoint``: the training recipe and its profiles, the loop (section 3), and
+  the files of a run (model, checkpoint with exact resume, log);
+- ``inference``: overlap-tile prediction (Fig. 2) and test-time augmentation;
 - ``metrics``: the ISBI 2012 challenge metrics (warping, Rand, pixel error; no torch);
 - ``results``, ``reproduce``: the results tables and the papermill run that checks them.
 

@@ -25,7 +25,9 @@ from numba import njit
 # Thresholds
 
 
-def challenge_thresholds(max_threshold: float = 1.0, step: float = 0.1, min_threshold: float = 0.0) -> tuple[float, ...]:
+def challenge_thresholds(
+    max_threshold: float = 1.0, step: float = 0.1, min_threshold: float = 0.0
+) -> tuple[float, ...]:
     """The thresholds the challenge tried, built as the Java loop built them.
 
     ``for (th = min; th <= max; th += step)`` in double precision: ``0.30000000000000004``,
@@ -118,7 +120,9 @@ def _check_proposal(prob: np.ndarray) -> np.ndarray:
     raise ValueError(f"proposal must be a float probability map in [0, 1], got dtype {prob.dtype}")
 
 
-def validate_inputs(prob_cell: np.ndarray, label: np.ndarray, *, warn_inverted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def validate_inputs(
+    prob_cell: np.ndarray, label: np.ndarray, *, warn_inverted: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Check and normalise a proposal and a label stack.
 
     Args:
@@ -143,7 +147,8 @@ def validate_inputs(prob_cell: np.ndarray, label: np.ndarray, *, warn_inverted: 
         )
     if prob.shape != lab.shape:
         raise ValueError(
-            f"proposal shape {prob.shape} differs from label shape {lab.shape}; pass one probability map per label slice"
+            f"proposal shape {prob.shape} differs from label shape {lab.shape}; "
+            "pass one probability map per label slice"
         )
     if prob.size == 0:
         raise ValueError("proposal and label are empty")
@@ -194,9 +199,11 @@ class FScoreCurve:
     fn: np.ndarray | None = None
 
     @classmethod
-    def from_counts(cls, metric: str, thresholds: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> FScoreCurve:
+    def from_counts(
+        cls, metric: str, thresholds: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray
+    ) -> FScoreCurve:
         """The curve of a micro-averaged metric: tp/fp/fn summed over slices, then F per threshold."""
-        prf = np.array([_fscore(a, b, c) for a, b, c in zip(tp, fp, fn)])
+        prf = np.array([_fscore(a, b, c) for a, b, c in zip(tp, fp, fn, strict=True)])
         return cls(metric, thresholds, prf[:, 2], prf[:, 0], prf[:, 1], tp, fp, fn)
 
     @property
@@ -263,7 +270,9 @@ def _flood(lab: np.ndarray, seed: int, target: int, value: int, offs: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _label_components(lab: np.ndarray, rows: int, cols: int, target: int, first: int, offs: np.ndarray, queue: np.ndarray) -> int:
+def _label_components(
+    lab: np.ndarray, rows: int, cols: int, target: int, first: int, offs: np.ndarray, queue: np.ndarray
+) -> int:
     """Number the 4-connected regions of pixels equal to ``target`` ``first + 1, first + 2, ...`` in memory
     order of their first pixel (``lab``: padded flat ``rows x cols`` image). Returns the last number."""
     stride = cols + 2

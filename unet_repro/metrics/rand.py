@@ -19,62 +19,131 @@ from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
-from scipy import ndimage
 
-from ._common import THRESHOLDS, FScoreCurve, _fscore, _map_slices, validate_inputs
-from .watershed import _watershed_thin_t
+from ._common import (
+    THRESHOLDS,
+    FScoreCurve,
+    _fscore,
+    _label_components,
+    _map_slices,
+    validate_inputs,
+)
+from .watershed import _BORDER, _CELL, _MASK, _flood_membranes, _offsets
 
 
 @njit(cache=True, nogil=True)
-def _overlap(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> tuple:
-    """Nonzero entries (i, j, count) of the overlap of labels ``a`` (i >= 1 only) and ``b`` (j >= 0).
+def _cells_by_label(lab_t: np.ndarray) -> tuple:
+    """The label's 4-connected cells (numbered in memory order) as a counting sort of their pixels.
 
-    Counting sort of the pixels by ``a``, then one pass per ``a`` label with a reusable counter over
-    ``b``: linear time, no table of size na x nb (noisy proposals have tens of thousands of labels).
+    Returns ``(starts, order)``: the padded flat indexes of the pixels of cell ``i`` are
+    ``order[starts[i]:starts[i + 1]]``, in memory order; ``order.shape[0]`` is the number of cell pixels.
     """
-    fa = a.ravel()
-    fb = b.ravel()
+    w, h = lab_t.shape
+    stride = h + 2
+    a = np.zeros((w + 2) * stride, np.int32)
+    for x in range(w):
+        for y in range(h):
+            if lab_t[x, y] != 0:
+                a[(x + 1) * stride + y + 1] = -1
+    na = _label_components(a, w, h, -1, 0, _offsets(h), np.empty(h * w, np.int64))
     starts = np.zeros(na + 2, np.int64)
-    for p in range(fa.shape[0]):
-        if fa[p] > 0:
-            starts[fa[p] + 1] += 1
+    for p in range(a.shape[0]):
+        if a[p] > 0:
+            starts[a[p] + 1] += 1
     for i in range(1, na + 2):
         starts[i] += starts[i - 1]
-    n = starts[na + 1]
-    order = np.empty(n, np.int64)
+    order = np.empty(starts[na + 1], np.int64)
     pos = starts.copy()
-    for p in range(fa.shape[0]):
-        if fa[p] > 0:
-            order[pos[fa[p]]] = p
-            pos[fa[p]] += 1
-    cnt = np.zeros(nb + 1, np.int64)
-    touched = np.empty(nb + 1, np.int64)
-    oi = np.empty(n, np.int64)
-    oj = np.empty(n, np.int64)
-    oc = np.empty(n, np.float64)
-    m = 0
-    for i in range(1, na + 1):
-        nt = 0
+    for p in range(a.shape[0]):
+        if a[p] > 0:
+            order[pos[a[p]]] = p
+            pos[a[p]] += 1
+    return starts, order
+
+
+def _workspace(w: int, h: int, n: int) -> tuple:
+    """Buffers for :func:`_overlaps_at` on a transposed ``w x h`` slice with ``n`` cell pixels, allocated
+    once per slice (fresh large allocations cost a page fault per 4 KiB and serialise threads): padded
+    labels (border set), cell flags, membrane list, flood queue, and per table (Rand, thinned) a
+    counter (zero), its touched list and the entries (i, j, count)."""
+    size = (w + 2) * (h + 2)
+    lab = np.full(size, _BORDER, np.int32)
+    ints = [np.empty(n, np.int64) for _ in range(6)]
+    return (lab, np.zeros(size, np.uint8), np.empty(h * w, np.int64), np.empty(h * w, np.int64),
+            np.zeros(h * w + 2, np.int64), np.zeros(65536, np.int64),
+            ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], np.empty(n, np.float64), np.empty(n, np.float64))
+
+
+@njit(cache=True, nogil=True)
+def _emit(
+    i: int, cnt: np.ndarray, touched: np.ndarray, nt: int, oi: np.ndarray, oj: np.ndarray, oc: np.ndarray, m: int
+) -> int:
+    """Append the entries (i, j, cnt[j]) of the touched ``j`` in order, clear their counts; returns m."""
+    for t in range(nt):
+        j = touched[t]
+        oi[m] = i
+        oj[m] = j
+        oc[m] = cnt[j]
+        m += 1
+        cnt[j] = 0
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _overlaps_at(
+    starts: np.ndarray, order: np.ndarray, prob_t: np.ndarray, th: float, thin: bool, work: tuple
+) -> tuple:
+    """Nonzero entries (i, j, count) of the overlap of the label's cells (i >= 1) with the cells of
+    ``prob_t > th`` (Rand error; j = 0 for membrane) and with the regions of its watershed thinning
+    (V_rand, V_info; empty when ``thin`` is False), at one threshold.
+
+    Both share one labelling of the proposal's cells: the thinning floods the membranes from those
+    basins. The tables come from one pass per cell ``i`` of the label with reusable counters (linear
+    time, no table of size na x nb: noisy proposals have tens of thousands of labels); entries come by
+    ``i``, then by first pixel in memory order. ``work``: the buffers of :func:`_workspace`, reused from
+    one threshold to the next.
+    """
+    w, h = prob_t.shape
+    stride = h + 2
+    lab, iscell, mem, fifo, cnt_r, cnt_w = work[0], work[1], work[2], work[3], work[4], work[5]
+    touched_r, touched_w, ri, rj, wi, wj, rc, wc = work[6:]
+    n_mem = 0
+    for x in range(w):
+        base = (x + 1) * stride + 1
+        for y in range(h):
+            if np.float64(prob_t[x, y]) > th:
+                lab[base + y] = _CELL
+                iscell[base + y] = 1
+            else:
+                lab[base + y] = _MASK
+                iscell[base + y] = 0
+                mem[n_mem] = base + y
+                n_mem += 1
+    offs = _offsets(h)
+    cur = _label_components(lab, w, h, _CELL, 0, offs, fifo)
+    if thin:
+        _flood_membranes(lab, cur, offs, fifo, mem[:n_mem])
+    m_r = 0
+    m_w = 0
+    for i in range(1, starts.shape[0] - 1):
+        nt_r = 0
+        nt_w = 0
         for k in range(starts[i], starts[i + 1]):
-            j = fb[order[k]]
-            if cnt[j] == 0:
-                touched[nt] = j
-                nt += 1
-            cnt[j] += 1
-        for t in range(nt):
-            j = touched[t]
-            oi[m] = i
-            oj[m] = j
-            oc[m] = cnt[j]
-            m += 1
-            cnt[j] = 0
-    return oi[:m], oj[:m], oc[:m], n
-
-
-def _contingency(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Nonzero entries (i, j, count) of the overlap of ``a`` (i >= 1) and ``b``, and n = #(a > 0)."""
-    i, j, c, n = _overlap(np.ascontiguousarray(a, dtype=np.int32), int(na), np.ascontiguousarray(b, dtype=np.int32), int(nb))
-    return i, j, c, int(n)
+            q = order[k]
+            j = lab[q] if iscell[q] else 0
+            if cnt_r[j] == 0:
+                touched_r[nt_r] = j
+                nt_r += 1
+            cnt_r[j] += 1
+            if thin:
+                j = min(lab[q], 65535)  # the Java's 16-bit label image
+                if cnt_w[j] == 0:
+                    touched_w[nt_w] = j
+                    nt_w += 1
+                cnt_w[j] += 1
+        m_r = _emit(i, cnt_r, touched_r, nt_r, ri, rj, rc, m_r)
+        m_w = _emit(i, cnt_w, touched_w, nt_w, wi, wj, wc, m_w)
+    return ri[:m_r].copy(), rj[:m_r].copy(), rc[:m_r].copy(), wi[:m_w].copy(), wj[:m_w].copy(), wc[:m_w].copy()
 
 
 def _rand_stats(i: np.ndarray, j: np.ndarray, c: np.ndarray, n: int) -> tuple[float, float, float]:
@@ -129,28 +198,25 @@ def _rand_family(prob: np.ndarray, lab: np.ndarray, which: Sequence[str]) -> dic
     """Rand error (micro), V_rand and V_info (macro over slices) at the 11 thresholds."""
     ths = np.array(THRESHOLDS)
     nt, z = len(ths), lab.shape[0]
-    struct = ndimage.generate_binary_structure(2, 1)  # 4-connected
     thin = "v_rand" in which or "v_info" in which
 
     def one_slice(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # transposed (x, y): the watershed scans column-major; the scores ignore the pixel order
-        a, na = ndimage.label(np.ascontiguousarray(lab[k].T), structure=struct)
-        p64 = np.ascontiguousarray(prob[k].T, dtype=np.float64)
+        starts, order = _cells_by_label(np.ascontiguousarray(lab[k].T))
+        n = int(order.shape[0])
+        prob_t = np.ascontiguousarray(prob[k].T)
+        work = _workspace(*prob_t.shape, n)
         rand_k = np.zeros((nt, 3))
         vr_k = np.zeros((nt, 3))
         vi_k = np.zeros((nt, 3))
         for ti, th in enumerate(ths):
-            cell = p64 > th
+            ri, rj, rc, wi, wj, wc = _overlaps_at(starts, order, prob_t, float(th), thin, work)
             if "rand" in which:
-                b, nb = ndimage.label(cell, structure=struct)
-                rand_k[ti] = _rand_stats(*_contingency(a, int(na), b, int(nb)))
-            if thin:
-                b = _watershed_thin_t(cell)
-                stats = _contingency(a, int(na), b, int(b.max()))
-                if "v_rand" in which:
-                    vr_k[ti] = _fscore(*_rand_stats(*stats))
-                if "v_info" in which:
-                    vi_k[ti] = _vinfo_stats(*stats)
+                rand_k[ti] = _rand_stats(ri, rj, rc, n)
+            if "v_rand" in which:
+                vr_k[ti] = _fscore(*_rand_stats(wi, wj, wc, n))
+            if "v_info" in which:
+                vi_k[ti] = _vinfo_stats(wi, wj, wc, n)
         return rand_k, vr_k, vi_k
 
     per_slice = _map_slices(one_slice, z)

@@ -13,12 +13,70 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._common import _label_components
+from ._common import _flood, _label_components
 
 _MASK = -2
 _BORDER = -3
 _WSHED = 0
 _CELL = -4  # a cell pixel not numbered yet
+_INQUEUE = -5
+
+
+@njit(cache=True, nogil=True)
+def _offsets(h: int) -> np.ndarray:
+    """Flat offsets of the left, up, right, down neighbours (the Java's order) in a padded transposed image."""
+    return np.array([-(h + 2), -1, h + 2, 1], np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _flood_membranes(lab: np.ndarray, cur: int, offs: np.ndarray, fifo: np.ndarray, mem: np.ndarray) -> int:
+    """Flood the membranes (``_MASK``) of a padded transposed image whose cells are numbered 1..cur.
+
+    Level 1 of the Vincent-Soille flooding (see :func:`_watershed_thin_t`), then the membrane regions no
+    basin reached become basins ``cur + 1, ...``. ``mem``: the membrane pixels in memory order; ``fifo``
+    holds at least len(mem) entries. Returns the last basin number.
+
+    Vincent and Soille keep each pixel's distance to the basins so that a pixel only looks at
+    neighbours flooded at its own distance or before; with one FIFO queue that holds for every
+    neighbour already labelled (pixels leave the queue in order of distance), so the distances are
+    not needed: a queued pixel is marked ``_INQUEUE``, as in the Java.
+    """
+    head = 0
+    tail = 0
+    for i in mem:
+        for d in range(4):
+            if lab[i + offs[d]] >= 0:
+                lab[i] = _INQUEUE
+                fifo[tail] = i
+                tail += 1
+                break
+    flag = False
+    while head < tail:
+        p = fifo[head]
+        head += 1
+        for d in range(4):
+            q = p + offs[d]
+            lq = lab[q]
+            if lq > 0:
+                if lab[p] == _INQUEUE or (lab[p] == _WSHED and flag):
+                    lab[p] = lq
+                elif lab[p] != lq:
+                    lab[p] = _WSHED
+                    flag = False
+            elif lq == _WSHED:
+                if lab[p] == _INQUEUE:
+                    lab[p] = _WSHED
+                    flag = True
+            elif lq == _MASK:
+                lab[q] = _INQUEUE
+                fifo[tail] = q
+                tail += 1
+    # new minima among the membranes: regions no basin reached, numbered in memory order
+    for i in mem:
+        if lab[i] == _MASK:
+            cur += 1
+            _flood(lab, i, _MASK, cur, offs, fifo)
+    return cur
 
 
 @njit(cache=True, nogil=True)
@@ -45,64 +103,23 @@ def _watershed_thin_t(cell_t: np.ndarray) -> np.ndarray:
     """
     w, h = cell_t.shape
     stride = h + 2  # transposed: rows are x, columns are y
-    size = (w + 2) * stride
-    lab = np.full(size, _BORDER, np.int32)
+    lab = np.full((w + 2) * stride, _BORDER, np.int32)
+    mem = np.empty(h * w, np.int64)
+    n_mem = 0
     for x in range(w):
         for y in range(h):
-            lab[(x + 1) * stride + y + 1] = _CELL if cell_t[x, y] else _MASK
-    dist = np.zeros(size, np.int32)
-    fifo = np.empty(2 * h * w + 4, np.int64)
-    offs = np.array([-stride, -1, stride, 1], np.int64)  # left, up, right, down in image coordinates
+            i = (x + 1) * stride + y + 1
+            if cell_t[x, y]:
+                lab[i] = _CELL
+            else:
+                lab[i] = _MASK
+                mem[n_mem] = i
+                n_mem += 1
+    offs = _offsets(h)
+    fifo = np.empty(h * w, np.int64)
     # level 0: the cells; nothing is labelled yet, so they are all new minima
     cur = _label_components(lab, w, h, _CELL, 0, offs, fifo)
-    # level 1: the membranes, flooded from the basins
-    head = 0
-    tail = 0
-    for x in range(w):
-        base = (x + 1) * stride + 1
-        for y in range(h):
-            i = base + y
-            if lab[i] == _MASK:
-                for d in range(4):
-                    if lab[i + offs[d]] >= 0:
-                        dist[i] = 1
-                        fifo[tail] = i
-                        tail += 1
-                        break
-    curdist = 1
-    flag = False
-    fifo[tail] = -1  # fictitious pixel
-    tail += 1
-    while True:
-        p = fifo[head]
-        head += 1
-        if p == -1:
-            if head == tail:
-                break
-            fifo[tail] = -1
-            tail += 1
-            curdist += 1
-            p = fifo[head]
-            head += 1
-        for d in range(4):
-            q = p + offs[d]
-            lq = lab[q]
-            if dist[q] <= curdist and lq >= 0:
-                if lq > 0:
-                    if lab[p] == _MASK or (lab[p] == _WSHED and flag):
-                        lab[p] = lq
-                    elif lab[p] != lq:
-                        lab[p] = _WSHED
-                        flag = False
-                elif lab[p] == _MASK:
-                    lab[p] = _WSHED
-                    flag = True
-            elif lq == _MASK and dist[q] == 0:
-                dist[q] = curdist + 1
-                fifo[tail] = q
-                tail += 1
-    # new minima among the membranes: regions no basin reached
-    _label_components(lab, w, h, _MASK, cur, offs, fifo)
+    _flood_membranes(lab, cur, offs, fifo, mem[:n_mem])
     out = np.empty((w, h), np.int32)
     for x in range(w):
         base = (x + 1) * stride + 1

@@ -45,7 +45,7 @@ if "google.colab" in sys.modules:
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 run_path = ""  # folder holding heldout_prob.tif from notebook 04; empty means unet_repro.results.run_dir(profile)
-drive = False  # on Colab: look for (and keep) the run on Google Drive, as notebook 04 with drive = True
+drive = False  # on Colab: look for (and keep) the run on Google Drive, like notebook 04's drive option
 
 # %%
 from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table

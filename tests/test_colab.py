@@ -153,3 +153,57 @@ def test_install_cell_installs_the_tagged_package_on_a_colab_like_runtime(tmp_pa
     # a second run finds the package and installs nothing (a bogus address would fail if it tried)
     again = run("import google.colab\n" + local.replace(f"file://{repo}", f"file://{tmp_path / 'nowhere'}"))
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_progress_bars_are_off_when_asked(monkeypatch):
+    from unet_repro import runs
+
+    monkeypatch.delenv(runs.PROGRESS_ENV, raising=False)
+    assert runs.progress_enabled()
+    monkeypatch.setenv(runs.PROGRESS_ENV, "0")
+    assert not runs.progress_enabled()
+
+
+def test_run_folder_outside_colab_ignores_drive(tmp_path, monkeypatch):
+    from unet_repro import runs
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert runs.run_folder("ci", tmp_path / "r", drive=True) == tmp_path / "r" and (tmp_path / "r").is_dir()
+
+
+def test_run_folder_on_colab_mounts_drive(tmp_path, monkeypatch):
+    """With drive=True on Colab the folder lives under MyDrive of the mounted Drive."""
+    import types
+
+    from unet_repro import runs
+
+    mounted = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    sys.modules["google"].colab = colab
+    monkeypatch.setattr(runs, "DRIVE_MOUNT", tmp_path / "drive")
+    folder = runs.run_folder("ci", "", drive=True)
+    assert mounted == [str(tmp_path / "drive")]
+    assert folder == tmp_path / "drive" / "MyDrive" / "unet-repro" / "runs" / "ci" and folder.is_dir()
+
+
+def test_ensure_run_trains_only_when_the_run_is_missing(tmp_path, monkeypatch):
+    from unet_repro import runs, train
+
+    calls = []
+
+    def fake_train(cfg, out, resume=False, device="auto", progress=True, **kw):
+        calls.append((cfg.profile, Path(out), resume, progress))
+        (Path(out) / "heldout_prob.tif").write_bytes(b"")
+
+    monkeypatch.setattr(train, "train", fake_train)
+    monkeypatch.setenv(runs.PROGRESS_ENV, "0")
+    prob = runs.ensure_run("ci", tmp_path)
+    assert prob == tmp_path / "heldout_prob.tif" and calls == [("ci", tmp_path, True, False)]
+    assert runs.ensure_run("ci", tmp_path) == prob and len(calls) == 1, "an existing run is used as it is"
+
+    monkeypatch.setattr(train, "train", lambda *a, **k: None)
+    with pytest.raises(RuntimeError, match="heldout_prob.tif"):
+        runs.ensure_run("ci", tmp_path / "empty")

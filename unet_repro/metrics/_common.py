@@ -78,6 +78,11 @@ def _distinct_values(x: np.ndarray) -> np.ndarray:
     return np.sort(np.array(vals))
 
 
+def _shown(values: np.ndarray) -> str:
+    """The values for an error message (at most three come from :func:`_distinct_values`)."""
+    return ", ".join(str(v) for v in values)
+
+
 def _check_label(lab: np.ndarray) -> np.ndarray:
     """0/1 uint8 copy of a binary label (0 = membrane, one value > 0 = cell); ValueError otherwise."""
     if not (lab.dtype == bool or np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
@@ -86,9 +91,9 @@ def _check_label(lab: np.ndarray) -> np.ndarray:
     if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
         raise ValueError("label contains NaN; it must hold 0 (membrane) and one value > 0 (cell)")
     if len(values) > 2 or (values < 0).any() or (len(values) == 2 and values[0] != 0):
-        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
         raise ValueError(
-            f"label is not binary: it holds {'more than 2' if len(values) > 2 else len(values)} values ({shown}). "
+            f"label is not binary: it holds {'more than 2' if len(values) > 2 else len(values)} values "
+            f"({_shown(values)}). "
             "It must hold 0 (membrane) and one value > 0 (cell), like the ISBI 2012 train-labels.tif (0/255). "
             "For an instance labelling, pass (instances == 0) -> 0 and the rest -> 255 with membranes between cells."
         )
@@ -100,9 +105,8 @@ def _check_proposal(prob: np.ndarray) -> np.ndarray:
     if prob.dtype == bool or np.issubdtype(prob.dtype, np.integer):
         pv = _distinct_values(prob)
         if len(pv) > 2 or (len(pv) == 2 and pv[0] != 0) or (len(pv) >= 1 and pv.min() < 0):
-            shown = ", ".join(str(v) for v in pv[:6]) + (", ..." if len(pv) > 6 else "")
             raise ValueError(
-                f"integer proposal with values {shown} is ambiguous: the challenge would count every nonzero grey "
+                f"integer proposal with values {_shown(pv)} is ambiguous: the challenge would count every nonzero grey "
                 "value as cell at every threshold. Pass probabilities in [0, 1] as floats (e.g. uint8 / 255.0), "
                 "or a binary segmentation holding only 0 and one other value."
             )

@@ -29,6 +29,9 @@ from .simple_points import _SIMPLE_LUT
 #: Radius of the window that decides split vs. hole deletion (the challenge call passes 20).
 WARPING_RADIUS = 20
 
+#: The 8 neighbours (dx, dy) of a pixel.
+_RING = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
 # Mismatch classes: the Java flag values.
 MERGE = 0x1
 SPLIT = 0x2
@@ -36,6 +39,9 @@ HOLE_ADDITION = 0x4
 OBJECT_DELETION = 0x8
 OBJECT_ADDITION = 0x10
 HOLE_DELETION = 0x20
+_COLUMN = np.zeros(HOLE_DELETION + 1, np.int64)  # class flag -> column of the counts of _warp_counts
+for _col, _flag in enumerate((MERGE, SPLIT, HOLE_ADDITION, HOLE_DELETION, OBJECT_ADDITION, OBJECT_DELETION)):
+    _COLUMN[_flag] = _col
 MISMATCH_NAMES = {
     MERGE: "merge",
     SPLIT: "split",
@@ -192,22 +198,19 @@ def _classify(comp: np.ndarray, w: int, h: int, idx: np.ndarray, radius: int) ->
         x = idx[t] // stride - 1
         y = idx[t] % stride - 1
         nu = 0
-        for dx in range(-1, 2):
-            for dy in range(-1, 2):
-                if dy == 0 and dx == 0:
-                    continue
-                xx = x + dx
-                yy = y + dy
-                if 0 <= yy < h and 0 <= xx < w:
-                    v = comp[(xx + 1) * stride + yy + 1]
-                    found = False
-                    for u in range(nu):
-                        if uniq[u] == v:
-                            found = True
-                            break
-                    if not found:
-                        uniq[nu] = v
-                        nu += 1
+        for dx, dy in _RING:
+            xx = x + dx
+            yy = y + dy
+            if 0 <= yy < h and 0 <= xx < w:
+                v = comp[(xx + 1) * stride + yy + 1]
+                found = False
+                for u in range(nu):
+                    if uniq[u] == v:
+                        found = True
+                        break
+                if not found:
+                    uniq[nu] = v
+                    nu += 1
         c = comp[idx[t]]
         if nu == 1 and uniq[0] == 0:
             out[t] = OBJECT_DELETION if c != 0 else OBJECT_ADDITION
@@ -231,20 +234,17 @@ def _classify(comp: np.ndarray, w: int, h: int, idx: np.ndarray, radius: int) ->
                 win[(x - wx0 + 1) * wstride + y - wy0 + 1] = 0  # the centre, set to membrane
                 has0 = False
                 ncomp = 0
-                for dx in range(-1, 2):
-                    for dy in range(-1, 2):
-                        if dy == 0 and dx == 0:
-                            continue
-                        gx = x + dx
-                        gy = y + dy
-                        if whole and not (0 <= gy < h and 0 <= gx < w):
-                            continue  # outside the image: not a neighbour
-                        j = (gx - wx0 + 1) * wstride + gy - wy0 + 1
-                        if win[j] == 0:
-                            has0 = True
-                        elif win[j] == 1:
-                            ncomp += 1
-                            _flood(win, j, 1, ncomp + 1, woffs, queue)
+                for dx, dy in _RING:
+                    gx = x + dx
+                    gy = y + dy
+                    if whole and not (0 <= gy < h and 0 <= gx < w):
+                        continue  # outside the image: not a neighbour
+                    j = (gx - wx0 + 1) * wstride + gy - wy0 + 1
+                    if win[j] == 0:
+                        has0 = True
+                    elif win[j] == 1:
+                        ncomp += 1
+                        _flood(win, j, 1, ncomp + 1, woffs, queue)
                 total = ncomp + (1 if has0 else 0)
                 out[t] = SPLIT if total > 2 else HOLE_DELETION
         else:
@@ -254,7 +254,8 @@ def _classify(comp: np.ndarray, w: int, h: int, idx: np.ndarray, radius: int) ->
 
 @njit(cache=True, nogil=True)
 def _warp_counts(label_t: np.ndarray, prob_t: np.ndarray, ths: np.ndarray, lut: np.ndarray, radius: int) -> np.ndarray:
-    """Counts per (threshold, class) of one transposed slice; column 6 = all remaining mismatches."""
+    """Counts per (threshold, class) of one transposed slice: merge, split, hole addition, hole deletion,
+    object addition, object deletion, then all remaining mismatches."""
     w, h = label_t.shape
     nt = ths.shape[0]
     counts = np.zeros((nt, 7), np.int64)
@@ -263,18 +264,7 @@ def _warp_counts(label_t: np.ndarray, prob_t: np.ndarray, ths: np.ndarray, lut: 
         comp, idx = _warp(comp0, prob_t, ths[ti], lut)
         cls = _classify(comp, w, h, idx, radius)
         for c in cls:
-            if c == MERGE:
-                counts[ti, 0] += 1
-            elif c == SPLIT:
-                counts[ti, 1] += 1
-            elif c == HOLE_ADDITION:
-                counts[ti, 2] += 1
-            elif c == HOLE_DELETION:
-                counts[ti, 3] += 1
-            elif c == OBJECT_ADDITION:
-                counts[ti, 4] += 1
-            elif c == OBJECT_DELETION:
-                counts[ti, 5] += 1
+            counts[ti, _COLUMN[c]] += 1
         counts[ti, 6] += cls.shape[0]
     return counts
 

@@ -1,4 +1,8 @@
-"""The ISBI 2012 loader: download from mirrors (a local HTTP server only), checksums, errors, the split."""
+"""The ISBI 2012 loader: download from mirrors (a local HTTP server only), checksums, errors, the split.
+
+The files served come from where ``unet_repro.data`` finds the stack ($UNET_REPRO_DATA or the user
+cache, through the ``isbi`` fixture): without them these tests skip (fail under CI=true).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
 from unet_repro import data as D
 
 
@@ -38,14 +41,14 @@ def serve():
         srv.server_close()
 
 
-def _shared() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"{SHARED_DATA} is missing: the data tests serve ../shared/data/isbi2012 locally")
-    return SHARED_DATA
+@pytest.fixture
+def data_dir(isbi) -> Path:
+    """The folder holding the verified ISBI 2012 TIFFs (the ones the ``isbi`` fixture loaded)."""
+    return isbi.root
 
 
-def test_download_from_local_mirror_verifies_pixels(serve, tmp_path):
-    url = serve(_shared())
+def test_download_from_local_mirror_verifies_pixels(data_dir, serve, tmp_path):
+    url = serve(data_dir)
     root = tmp_path / "isbi"
     data = D.load_isbi2012(root, mirrors=[D.Mirror("local", url)])
     assert sorted(p.name for p in root.iterdir()) == sorted(D.FILES)  # no .part left behind
@@ -59,12 +62,12 @@ def test_download_from_local_mirror_verifies_pixels(serve, tmp_path):
     assert np.array_equal(again.train_labels, data.train_labels)
 
 
-def test_falls_back_to_next_mirror_and_maps_file_names(serve, tmp_path):
+def test_falls_back_to_next_mirror_and_maps_file_names(data_dir, serve, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     renamed = tmp_path / "renamed"  # like hansbu/CSE527_FinalProject: the labels are label-volume.tif
     renamed.mkdir()
-    (renamed / "label-volume.tif").symlink_to(_shared() / "train-labels.tif")
+    (renamed / "label-volume.tif").symlink_to(data_dir / "train-labels.tif")
     mirrors = [D.Mirror("404", serve(empty)),
                D.Mirror("renamed", serve(renamed), {"train-labels.tif": "label-volume.tif"})]
     root = tmp_path / "isbi"
@@ -72,10 +75,10 @@ def test_falls_back_to_next_mirror_and_maps_file_names(serve, tmp_path):
     assert D.pixel_sha256(D.read_stack(root / "train-labels.tif")) == D.FILES["train-labels.tif"]
 
 
-def test_corrupt_download_is_an_error_naming_file_and_checksum(serve, tmp_path):
+def test_corrupt_download_is_an_error_naming_file_and_checksum(data_dir, serve, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
-    raw = (_shared() / "train-volume.tif").read_bytes()
+    raw = (data_dir / "train-volume.tif").read_bytes()
     (bad / "train-volume.tif").write_bytes(raw[: len(raw) // 3])  # truncated download
     url = serve(bad)
     dest = tmp_path / "isbi" / "train-volume.tif"
@@ -86,10 +89,10 @@ def test_corrupt_download_is_an_error_naming_file_and_checksum(serve, tmp_path):
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
 
-def test_wrong_file_is_a_checksum_error(serve, tmp_path):
+def test_wrong_file_is_a_checksum_error(data_dir, serve, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.mkdir()
-    shutil.copy(_shared() / "test-volume.tif", wrong / "train-volume.tif")  # a valid stack, but not this one
+    shutil.copy(data_dir / "test-volume.tif", wrong / "train-volume.tif")  # a valid stack, but not this one
     url = serve(wrong)
     dest = tmp_path / "isbi" / "train-volume.tif"
     with pytest.raises(D.ChecksumError) as exc:
@@ -99,11 +102,11 @@ def test_wrong_file_is_a_checksum_error(serve, tmp_path):
     assert not dest.exists()
 
 
-def test_every_mirror_failing_says_where_to_put_which_file(serve, tmp_path):
+def test_every_mirror_failing_says_where_to_put_which_file(data_dir, serve, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     for name in D.FILES:  # every file is the test volume: train files are wrong, test-volume is right
-        (wrong / name).symlink_to(_shared() / "test-volume.tif")
+        (wrong / name).symlink_to(data_dir / "test-volume.tif")
     root = tmp_path / "isbi"
     with pytest.raises(D.DownloadError) as exc:
         D.load_isbi2012(root, mirrors=[D.Mirror("wrong", serve(wrong))])

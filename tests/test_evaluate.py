@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,13 @@ import tifffile
 
 from unet_repro.evaluate import main
 
+VECTORS = Path(__file__).resolve().parent / "data" / "isbi2012_metrics"
+
 
 @pytest.fixture(scope="module")
-def merge_case(spec_dir):
-    z = np.load(spec_dir / "vectors" / "syn_merge.npz")
-    case = next(c for c in json.loads((spec_dir / "vectors" / "expected.json").read_text())["cases"] if c["name"] == "syn_merge")
+def merge_case():
+    z = np.load(VECTORS / "syn_merge.npz")
+    case = next(c for c in json.loads((VECTORS / "expected.json").read_text())["cases"] if c["name"] == "syn_merge")
     return z["proposal"], z["label"], case
 
 

@@ -1,13 +1,16 @@
-"""ISBI 2012 metrics against the values printed by the original Fiji classes, plus conventions.
+"""ISBI 2012 metrics against the values printed by the original Java classes, plus conventions.
 
-Expected numbers come from ``shared/spec/isbi2012-metrics/vectors/expected.json`` (the Java output),
-never from this implementation.
+Expected numbers come from ``tests/data/isbi2012_metrics/expected.json`` (the Java output, see the
+README beside it), never from this implementation. The case built on an ISBI slice is rebuilt from
+the training stack and runs whenever the stack is available.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,37 +19,66 @@ from scipy import ndimage
 from unet_repro import metrics as M
 
 TOL = 1e-9
+VECTORS = Path(__file__).resolve().parent / "data" / "isbi2012_metrics"
+SYNTHETIC = ["syn_all_cell", "syn_identical", "syn_inverted", "syn_merge", "syn_merge_and_split", "syn_soft_blur1",
+             "syn_split", "syn_stack3"]
+ISBI_CASE = "isbi_s00_blur1.5"
+NAMES = [*SYNTHETIC, ISBI_CASE]
+# SHA-256 of the arrays the Java scored for the ISBI case (from the original case file)
+ISBI_CASE_SHA256 = {
+    "label": "8de677a890c9bfc08f5bee70f8b0bcb4cbd7392bcd0aaa06443322eca2a3aa60",
+    "proposal": "c1497e33530fb3a934a65139fdd0b611441b40deb464d208da3debaf7edb25f7",
+}
+
+
+def isbi_case(train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ISBI case: slice 0 of the training labels and its Gaussian blur (sigma 1.5, float32)."""
+    label = train_labels[0]
+    return ndimage.gaussian_filter((label > 0).astype(np.float32), 1.5, mode="nearest"), label
 
 
 @pytest.fixture(scope="module")
-def expected(spec_dir):
-    return json.loads((spec_dir / "vectors" / "expected.json").read_text())
+def expected():
+    return json.loads((VECTORS / "expected.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def cases(expected, spec_dir):
-    out = {}
-    for case in expected["cases"]:
-        z = np.load(spec_dir / "vectors" / f"{case['name']}.npz")
+_EVALUATIONS: dict[str, tuple] = {}
+
+
+@pytest.fixture
+def case(request, expected):
+    """(expected values, proposal, label, evaluation) of the case ``request.param``, evaluated once."""
+    name = request.param
+    if name not in _EVALUATIONS:
+        if name == ISBI_CASE:
+            prob, lab = isbi_case(request.getfixturevalue("isbi").train_labels)
+        else:
+            with np.load(VECTORS / f"{name}.npz") as z:
+                prob, lab = z["proposal"], z["label"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # syn_inverted warns on purpose
-            ev = M.evaluate(z["proposal"], z["label"])
-        out[case["name"]] = (case, z["proposal"], z["label"], ev)
-    return out
+            ev = M.evaluate(prob, lab)
+        values = next(c for c in expected["cases"] if c["name"] == name)
+        _EVALUATIONS[name] = (values, prob, lab, ev)
+    return _EVALUATIONS[name]
 
 
-def _names(spec_dir_path=None):
-    from tests.conftest import SHARED_SPEC
-
-    return [c["name"] for c in json.loads((SHARED_SPEC / "vectors" / "expected.json").read_text())["cases"]]
-
-
-NAMES = _names()
+def test_every_case_of_the_vectors_is_tested(expected):
+    assert sorted(c["name"] for c in expected["cases"]) == sorted(NAMES)
+    assert sorted(p.stem for p in VECTORS.glob("*.npz")) == sorted(SYNTHETIC)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_final_scores_match_java(cases, name):
-    case, _, _, ev = cases[name]
+def test_isbi_case_is_rebuilt_bit_for_bit(isbi):
+    prob, lab = isbi_case(isbi.train_labels)
+    assert prob.dtype == np.float32 and lab.dtype == np.uint8
+    for key, arr in (("proposal", prob), ("label", lab)):
+        assert hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest() == ISBI_CASE_SHA256[key], key
+
+
+@pytest.mark.parametrize("case", NAMES, indirect=True)
+def test_final_scores_match_java(case):
+    case, _, _, ev = case
+    name = case["name"]
     scores = ev.scores()
     assert set(scores) == {"pixel_error", "warping_error", "rand_error", "v_rand", "v_info"}
     for key, value in scores.items():
@@ -54,9 +86,9 @@ def test_final_scores_match_java(cases, name):
     assert ev.warping.best_pixels == case["warping_error_pixels"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_per_threshold_curves_match_java(cases, name):
-    case, _, _, ev = cases[name]
+@pytest.mark.parametrize("case", NAMES, indirect=True)
+def test_per_threshold_curves_match_java(case):
+    case, _, _, ev = case
     pt = case["per_threshold"]
     assert list(ev.pixel.thresholds) == pt["thresholds"]
     np.testing.assert_allclose(ev.pixel.fscore, pt["pixel_fscore"], rtol=0, atol=TOL)
@@ -67,9 +99,9 @@ def test_per_threshold_curves_match_java(cases, name):
     assert ev.warping.mergers.tolist() == pt["warping_mergers"]
 
 
-@pytest.mark.parametrize("name", ["syn_merge", "syn_split", "syn_soft_blur1"])
-def test_single_metric_functions_agree_with_evaluate(cases, name):
-    case, prob, lab, _ = cases[name]
+@pytest.mark.parametrize("case", ["syn_merge", "syn_split", "syn_soft_blur1"], indirect=True)
+def test_single_metric_functions_agree_with_evaluate(case):
+    case, prob, lab, _ = case
     assert abs(M.pixel_error(prob, lab) - case["pixel_error"]) <= TOL
     assert abs(M.warping_error(prob, lab) - case["warping_error"]) <= TOL
     assert abs(M.rand_error(prob, lab) - case["rand_error"]) <= TOL
@@ -173,9 +205,10 @@ def test_label_value_and_binary_proposal_encodings_are_equivalent():
     assert s255 == s01
 
 
-def test_stack_equals_slices_combined(cases):
+@pytest.mark.parametrize("case", ["syn_stack3"], indirect=True)
+def test_stack_equals_slices_combined(case):
     # warping pixels add up over slices; the 3-slice vector is slices identical, merge, split
-    _, prob, lab, ev = cases["syn_stack3"]
+    _, prob, lab, ev = case
     total = 0
     for k in range(3):
         total += M.warping_error_curve(prob[k], lab[k]).best_pixels

@@ -32,8 +32,8 @@
 #
 # **Evaluation protocol.** The challenge never published the test labels, so every number here is on a
 # held-out block of the *training* stack: slices 25-29, a contiguous block because neighbouring sections
-# are nearly identical. Training uses slices 0-24 (both printed and checked below). These numbers are therefore not the paper's test-set
-# numbers (Table 1), which came from the organisers' server.
+# are nearly identical. Training uses slices 0-24 (both printed and checked below). These numbers are
+# therefore not the paper's test-set numbers (Table 1), which came from the organisers' server.
 
 # %%
 # On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
@@ -402,8 +402,9 @@ display(trials)
 
 ci_cfg = profile_config("ci")
 chosen = trials.loc[trials["heldout_pixel_error"].idxmin()]
-assert (chosen.optimizer, chosen.lr, chosen.steps, chosen.augment, chosen.dropout) == (
-    ci_cfg.optimizer, ci_cfg.lr, ci_cfg.iterations, ci_cfg.augment, ci_cfg.dropout), "the best trial is the ci profile"
+assert (chosen.optimizer, chosen.lr, chosen.steps, chosen.augment, chosen.dropout, 16, 572) == (
+    ci_cfg.optimizer, ci_cfg.lr, ci_cfg.iterations, ci_cfg.augment, ci_cfg.dropout, ci_cfg.base_channels, ci_cfg.tile
+), "the best trial is the ci profile (16 base channels, 572 tiles, like every trial)"
 full = trials[(trials.weight_map == "paper") & trials.heldout_pixel_error.notna()]
 sgd, adam_aug = full[full.optimizer == "sgd"].heldout_pixel_error, full[(full.optimizer == "adam") & full.augment].heldout_pixel_error
 sgd_steps = int(full[full.optimizer == "sgd"].steps.max())

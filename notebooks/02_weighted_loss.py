@@ -411,10 +411,30 @@ if bench_path is not None and bench_path.is_file():
     print(f"expected: speed ratio >= 20, got: {bench_result['ratio']:.1f}, match: {bench_result['ratio'] >= 20}")
     assert bench_result["max_abs_diff"] < 1e-4
     assert bench_result["ratio"] >= 20
-else:  # e.g. on Colab with the package installed from git, without the checkout's benchmarks/ folder
-    print("benchmarks/weight_maps.py not found (run from a checkout to time the methods); timings left empty")
+else:  # outside a checkout (e.g. Colab installs the package only): no benchmarks/ folder
+    print("benchmarks/weight_maps.py not found (not a checkout of unet-repro, e.g. Colab): the timings are skipped "
+          "(left empty in the table); exactness is still checked, against one full-image EDT per cell")
+    from scipy import ndimage
+
+    def per_cell_edt_map(label: np.ndarray) -> np.ndarray:
+        """Eq. 2 the straightforward way: one full-image distance transform per cell."""
+        cells_z, k_z = W.label_cells(label)
+        d1_z, d2_z = np.full(label.shape, np.inf), np.full(label.shape, np.inf)
+        for i in range(1, k_z + 1):
+            d = ndimage.distance_transform_edt(cells_z != i)
+            np.minimum(d2_z, np.maximum(d1_z, d), out=d2_z)
+            np.minimum(d1_z, d, out=d1_z)
+        out = np.where(cells_z == 0, train_cw[0], train_cw[1])
+        if k_z >= 2:
+            out = out + (cells_z == 0) * W0 * np.exp(-((d1_z + d2_z) ** 2) / (2 * SIGMA**2))
+        return out
+
+    diff = max(float(np.abs(W.border_weight_map(labels[z], W0, SIGMA, class_weights=train_cw) - per_cell_edt_map(labels[z])).max())
+               for z in SLICES)
+    print(f"expected: max |fast - per-cell EDT| < 1e-4, got: {diff:.2e}, match: {diff < 1e-4}")
+    assert diff < 1e-4
     bench_result = {"slices": SLICES, "cells": [np.nan] * len(SLICES), "t_baseline": [np.nan] * len(SLICES),
-                    "t_fast": [np.nan] * len(SLICES), "ratio": np.nan, "max_abs_diff": np.nan}
+                    "t_fast": [np.nan] * len(SLICES), "ratio": np.nan, "max_abs_diff": diff}
 
 # %% [markdown]
 # The full benchmark on all 30 slices (`python benchmarks/weight_maps.py`) writes its timings to

@@ -152,7 +152,11 @@ def test_notebook_table_quotes_the_architecture_table():
     assert f"{convs} layers, {int(arch['params'].sum()):,} parameters" in README
 
 
+PYPROJECT_VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
 def test_readme_lists_every_notebook_with_a_colab_link():
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert f"(notebooks/{nb.name})" in README, nb.name
-        assert f"colab.research.google.com/github/unet-repro/unet-repro/blob/main/notebooks/{nb.name}" in README
+        # the address and the release tag come from pyproject.toml (tests/test_colab.py checks them in full)
+        assert f"colab.research.google.com/github/unet-repro/unet-repro/blob/v{PYPROJECT_VERSION}/notebooks/{nb.name}" in README

@@ -37,12 +37,15 @@
 # ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
+
 REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
 if "google.colab" in sys.modules:
     import importlib.util
+    import subprocess
+
     if importlib.util.find_spec("unet_repro") is None:
-        import subprocess
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
+        pip = [sys.executable, "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
 # %% tags=["parameters"]
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slices", default="all", help="comma-separated slice indices, or 'all' (default)")
     ap.add_argument("--repeats", type=int, default=1, help="timings per slice and method (best is kept)")
     ap.add_argument("--json", default="", help="also write the result to this JSON file")
-    ap.add_argument("--out", type=Path, default=OUT, help=f"the results table (default {OUT.relative_to(OUT.parents[2])})")
+    ap.add_argument("--out", type=Path, default=OUT, help="the results table (default results/benchmarks/weight_maps.csv)")
     args = ap.parse_args(argv)
     slices = list(range(30)) if args.slices == "all" else [int(s) for s in args.slices.split(",")]
     result = run(slices, args.repeats)

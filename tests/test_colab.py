@@ -39,7 +39,7 @@ def colab_url(notebook: str) -> str:
 def install_cell(path: Path) -> str:
     """The source of the notebook's Colab install cell (the first code cell)."""
     code = [c.source for c in jupytext.read(path).cells if c.cell_type == "code"]
-    assert code and '"google.colab" in sys.modules' in code[0], f"{path.name}: the first code cell must be the Colab install cell"
+    assert code and '"google.colab" in sys.modules' in code[0], f"{path.name}: no Colab install cell"
     return code[0]
 
 
@@ -47,8 +47,10 @@ def install_constants(source: str) -> dict[str, str]:
     """The string constants the install cell assigns (``REPOSITORY, TAG = "...", "..."``)."""
     found = {}
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
-            for t, v in zip(node.targets[0].elts, node.value.elts):
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple)):
+            continue
+        if isinstance(node.targets[0], ast.Tuple):
+            for t, v in zip(node.targets[0].elts, node.value.elts, strict=True):
                 if isinstance(t, ast.Name) and isinstance(v, ast.Constant):
                     found[t.id] = v.value
     return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -79,7 +78,8 @@ def test_jupytext_sync_changes_nothing(tmp_path):
 def test_notebook_has_colab_badge_and_install_cell(path):
     """The badge and install cell themselves are checked against pyproject.toml in tests/test_colab.py."""
     nb = nbformat.read(path, as_version=4)
-    assert f"/notebooks/{path.name})" in nb.cells[0].source and "colab.research.google.com/github/" in nb.cells[0].source
+    first = nb.cells[0].source
+    assert f"/notebooks/{path.name})" in first and "colab.research.google.com/github/" in first
     assert any('"google.colab" in sys.modules' in c.source for c in nb.cells[:3])
 
 

@@ -95,7 +95,8 @@ def test_augmenter_gray_ranges_are_measured_on_the_training_slices(isbi):
     assert not set(train_idx) & set(held_idx)
     measured = gray_value_ranges(isbi.train_images[train_idx])
     default = Augmenter()
-    assert (default.brightness, default.contrast, default.gamma) == (measured.brightness, measured.contrast, measured.gamma)
+    defaults = (default.brightness, default.contrast, default.gamma)
+    assert defaults == (measured.brightness, measured.contrast, measured.gamma)
     # the measurement is what the rounding claims: each bound within half a step of the measured spread
     b = max(-measured.mean_offset[0], measured.mean_offset[1])
     c = max(1 / measured.std_factor[0], measured.std_factor[1])

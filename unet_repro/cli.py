@@ -1,6 +1,6 @@
 """The ``unet-repro`` command and what every command line of the package shares.
 
-``unet-repro train|predict|evaluate|reproduce [options]`` runs ``python -m unet_repro.<verb>`` (each
+``unet-repro train|predict|evaluate|reproduce|sweep [options]`` runs ``python -m unet_repro.<verb>`` (each
 module keeps its own ``main()``); ``unet-repro --version`` prints the installed version. Every command
 line reports bad input as one line on stderr, ``error: <problem>; <fix>``, with exit status 2 and no
 traceback (CONTRIBUTING.md, "Bad input gives an error that says what is wrong and how to fix it").
@@ -44,6 +44,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "predict": ("unet_repro.predict", "overlap-tile prediction of a TIFF (Fig. 2) -> float32 TIFF, 1 = cell"),
     "evaluate": ("unet_repro.evaluate", "ISBI 2012 metrics of a segmentation against labels (no torch)"),
     "reproduce": ("unet_repro.reproduce", "run the notebooks with papermill and check results/"),
+    "sweep": ("unet_repro.sweep", "a grid of training runs x seeds, locally or on a Dask cluster"),
 }
 
 #: Exceptions that mean bad input (a file, a number, a configuration), reported as one line.

@@ -35,12 +35,10 @@ that touch the validation or test block are errors naming the entry.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import dataclasses
 import json
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -327,35 +325,36 @@ def run_sweep(grid: Grid, runs_dir: str | Path, work_dir: str | Path, *, workers
     return done
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.sweep") -> int:
     """``python -m unet_repro.sweep GRID.toml [--runs-dir D] [--scheduler ADDRESS] ...``."""
-    p = argparse.ArgumentParser(prog="python -m unet_repro.sweep", description=__doc__.split("\n")[0])
+    from .cli import command_parser, guarded, positive_int
+
+    p = command_parser(prog, __doc__.split("\n")[0])
     p.add_argument("grid", help="TOML grid file")
     p.add_argument("--runs-dir", default="results/06_ablations/runs", help="where run records (JSON) go")
     p.add_argument("--work-dir", default="build/sweep", help="checkpoints and models of each run")
-    p.add_argument("--workers", type=int, help="local processes (default: the number of cores)")
+    p.add_argument("--workers", type=positive_int, help="local processes (default: the number of cores)")
     p.add_argument("--scheduler", help="dask.distributed scheduler address (e.g. tcp://host:8786)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--only", nargs="*", help="run only these grid entries")
     p.add_argument("--dry-run", action="store_true", help="validate the grid and list the runs to do")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    try:
+
+    def run() -> int:
         grid = load_grid(args.grid)
         if args.dry_run:
             runs_dir = Path(args.runs_dir)
             for s in grid.specs:
-                state = "done" if _finished(runs_dir, s) else "to run"
-                print(f"{s.run_id}\t{state}")
+                print(f"{s.run_id}\t{'done' if _finished(runs_dir, s) else 'to run'}")
             return 0
         recs = run_sweep(grid, args.runs_dir, args.work_dir, workers=args.workers, scheduler=args.scheduler,
                          device=args.device, only=args.only, progress=not args.no_progress)
-    except SweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failed = [r["run_id"] for r in recs if r["status"] != "ok"]
-    print(f"{len(recs) - len(failed)} runs finished, {len(failed)} failed" + (f": {failed}" if failed else ""))
-    return 1 if failed else 0
+        failed = [r["run_id"] for r in recs if r["status"] != "ok"]
+        print(f"{len(recs) - len(failed)} runs finished, {len(failed)} failed" + (f": {failed}" if failed else ""))
+        return 1 if failed else 0
+
+    return guarded(run)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ metric classes (``trainableSegmentation.metrics``) that computed Table 1 of the 
 The compiled pieces work on images padded by one sentinel pixel and stored as flat arrays, so a
 4-neighbour step is ``index + offset`` with no bounds checks: :func:`_flood` is the one breadth-first
 flood fill that labelling (:func:`_label_components`), the warping's mismatch classification and the
-watershed thinning all use.
+watershed thinning all use. :func:`_stable_sort_descending` orders the warping's mismatches.
 """
 
 from __future__ import annotations
@@ -242,14 +242,47 @@ def _map_slices(fn, n: int) -> list:
 
 
 # --------------------------------------------------------------------------------------------------
-# The flood fill on padded flat images
+# Compiled helpers: neighbours and the flood fill on padded flat images, a stable sort
 
 
-def _padded(rows: int, cols: int) -> tuple[int, np.ndarray]:
-    """Row stride and 4-neighbour offsets (previous column, previous row, next column, next row) of a
-    ``rows x cols`` image padded by one pixel and stored flat."""
-    stride = cols + 2
-    return stride, np.array([-1, -stride, 1, stride], np.int64)
+@njit(cache=True, nogil=True)
+def _offsets(cols: int) -> np.ndarray:
+    """Flat offsets of the 4 neighbours (previous row, previous column, next row, next column) in an image
+    of ``cols`` columns padded by one pixel. On the transposed slices the kernels work on (rows are x),
+    that is left, up, right, down in the image: the neighbour order of the challenge's watershed."""
+    return np.array([-(cols + 2), -1, cols + 2, 1], np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _stable_sort_descending(items: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``items`` sorted by ``keys`` (float32 >= 0) descending, ties in their given order: what the
+    Java's stable sort gives. A least-significant-digit radix sort (three passes of 11 bits) on the
+    keys' bit patterns, which order non-negative floats as their values; a third of the time of a
+    merge sort for the tens of thousands of mismatches of a 512 x 512 slice."""
+    n = items.shape[0]
+    rank = np.empty(n, np.uint32)
+    bits = keys.view(np.uint32)
+    for t in range(n):
+        rank[t] = np.uint32(0xFFFFFFFF) - bits[t]  # ascending rank = descending key
+    src = items.copy()
+    dst = np.empty_like(src)
+    rsrc = rank
+    rdst = np.empty_like(rank)
+    count = np.empty(2049, np.int64)
+    for shift in (0, 11, 22):
+        count[:] = 0
+        for t in range(n):
+            count[((rsrc[t] >> shift) & 2047) + 1] += 1
+        for b in range(2048):
+            count[b + 1] += count[b]
+        for t in range(n):
+            b = (rsrc[t] >> shift) & 2047
+            dst[count[b]] = src[t]
+            rdst[count[b]] = rsrc[t]
+            count[b] += 1
+        src, dst = dst, src
+        rsrc, rdst = rdst, rsrc
+    return src
 
 
 @njit(cache=True, nogil=True)

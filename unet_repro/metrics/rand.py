@@ -26,9 +26,10 @@ from ._common import (
     _fscore,
     _label_components,
     _map_slices,
+    _offsets,
     validate_inputs,
 )
-from .watershed import _BORDER, _CELL, _MASK, _flood_membranes, _offsets
+from .watershed import _BORDER, _CELL, _MASK, _flood_membranes
 
 
 @njit(cache=True, nogil=True)

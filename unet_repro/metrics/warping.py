@@ -22,6 +22,8 @@ from ._common import (
     _flood,
     _label_components,
     _map_slices,
+    _offsets,
+    _stable_sort_descending,
     validate_inputs,
 )
 from .simple_points import _SIMPLE_LUT
@@ -66,41 +68,8 @@ def _cell_components(label_t: np.ndarray) -> np.ndarray:
         for y in range(h):
             if label_t[x, y] != 0:
                 comp[(x + 1) * stride + y + 1] = -1
-    offs = np.array([-stride, -1, stride, 1], np.int64)
-    _label_components(comp, w, h, -1, 0, offs, np.empty(h * w, np.int64))
+    _label_components(comp, w, h, -1, 0, _offsets(h), np.empty(h * w, np.int64))
     return comp
-
-
-@njit(cache=True, nogil=True)
-def _stable_sort_descending(items: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``items`` sorted by ``keys`` (float32 >= 0) descending, ties in their given order: what the
-    Java's stable sort gives. A least-significant-digit radix sort (three passes of 11 bits) on the
-    keys' bit patterns, which order non-negative floats as their values; a third of the time of a
-    merge sort for the tens of thousands of mismatches of a 512 x 512 slice."""
-    n = items.shape[0]
-    rank = np.empty(n, np.uint32)
-    bits = keys.view(np.uint32)
-    for t in range(n):
-        rank[t] = np.uint32(0xFFFFFFFF) - bits[t]  # ascending rank = descending key
-    src = items.copy()
-    dst = np.empty_like(src)
-    rsrc = rank
-    rdst = np.empty_like(rank)
-    count = np.empty(2049, np.int64)
-    for shift in (0, 11, 22):
-        count[:] = 0
-        for t in range(n):
-            count[((rsrc[t] >> shift) & 2047) + 1] += 1
-        for b in range(2048):
-            count[b + 1] += count[b]
-        for t in range(n):
-            b = (rsrc[t] >> shift) & 2047
-            dst[count[b]] = src[t]
-            rdst[count[b]] = rsrc[t]
-            count[b] += 1
-        src, dst = dst, src
-        rsrc, rdst = rdst, rsrc
-    return src
 
 
 @njit(cache=True, nogil=True)
@@ -191,7 +160,7 @@ def _classify(comp: np.ndarray, w: int, h: int, idx: np.ndarray, radius: int) ->
         wh = 2 * r + 1
     wstride = wh + 2
     win = np.zeros((ww + 2) * wstride, np.int32)  # the window, padded; 1 = cell, 0 = membrane
-    woffs = np.array([-wstride, -1, wstride, 1], np.int64)
+    woffs = _offsets(wh)
     queue = np.empty(ww * wh, np.int64)
     uniq = np.empty(9, np.int64)
     for t in range(m):

@@ -13,19 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._common import _flood, _label_components
+from ._common import _flood, _label_components, _offsets
 
 _MASK = -2
 _BORDER = -3
 _WSHED = 0
 _CELL = -4  # a cell pixel not numbered yet
 _INQUEUE = -5
-
-
-@njit(cache=True, nogil=True)
-def _offsets(h: int) -> np.ndarray:
-    """Flat offsets of the left, up, right, down neighbours (the Java's order) in a padded transposed image."""
-    return np.array([-(h + 2), -1, h + 2, 1], np.int64)
 
 
 @njit(cache=True, nogil=True)

@@ -17,7 +17,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 PROFILE ?= ci
 
-.PHONY: reproduce test test-fast benchmarks clean
+.PHONY: reproduce test test-fast benchmarks lint format sync clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,22 @@ test-fast: $(VENV)/.installed
 
 benchmarks: $(VENV)/.benchmarks
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+# ruff (configured in pyproject.toml): lint and formatting are checked, never changed, by `make lint`;
+# `make format` applies both.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# notebooks/NN_*.py (py:percent) is the source: write its cells into the paired .ipynb (keeping the
+# notebook's metadata and cell ids), then strip outputs. A later `jupytext --sync` then changes nothing.
+sync: $(VENV)/.installed
+	$(VENV)/bin/jupytext --update --to ipynb notebooks/[0-9][0-9]_*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb
 
 clean:
 	rm -rf build $(VENV)

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="tiny settings on the CPU (checks the script)")
     p.add_argument("--train-minutes", type=float, default=4.0, help="training budget (default 4)")
     p.add_argument("--workers", type=int, default=None, help="tile threads (default: CPU cores - 2, at most 12)")
-    p.add_argument("--results", type=Path, default=ROOT / "results" / "paper")
+    p.add_argument("--results", type=Path, default=None,
+                   help="results folder (default results/paper; build/gpu_paper_dry_run/results with --dry-run)")
     p.add_argument("--export", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None,
                    help="folder to copy the results into (default: $OUT when set)")
     p.add_argument("--no-notebooks", action="store_true")
@@ -92,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_paper: no CUDA device (torch.cuda.is_available() is False); use --dry-run on a CPU", file=sys.stderr)
         return 2
     workers = args.workers if args.workers is not None else (0 if dry else max(1, min(12, (os.cpu_count() or 4) - 2)))
-    res = args.results
+    res = args.results or (ROOT / "build" / "gpu_paper_dry_run" / "results" if dry else ROOT / "results" / "paper")
     (res / "figures").mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (dry run)"
     paper = profile_config("paper")
-    tiny = dict(base_channels=4, tile=188, eval_tile=188, train_slices=(0, 1, 2), checkpoint_every=3) if dry else {}
+    tiny = dict(base_channels=4, tile=188, eval_tile=572, train_slices=(0, 1, 2), checkpoint_every=3) if dry else {}
     say(f"device {gpu}, torch {torch.__version__}, amp {paper.amp} -> {resolve_amp(paper.amp, device)[0]}, "
         f"tile workers {workers}")
 
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = profile_config("paper", iterations=iterations, **tiny)
 
     # 3. training + held-out evaluation
-    run = run_dir("paper")
+    # a dry run keeps its tiny network out of the paper profile's run folder (notebook 04 would find it)
+    run = ROOT / "build" / "gpu_paper_dry_run" / "run" if dry else run_dir("paper")
     isbi = data_mod.load_isbi2012(download=False)
     t = time.perf_counter()
     result = train(cfg, run, resume=True, isbi=isbi, device=device, progress=False, workers=workers,

@@ -191,3 +191,20 @@ def test_time_budget_stops_cleanly(isbi, tmp_path):
     summary = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert summary["stopped_by_time_budget"] is True and summary["iterations"] == 1
     assert (tmp_path / "b" / "model.pt").is_file() and (tmp_path / "b" / "checkpoint.pt").is_file()
+
+
+def test_predict_file_uses_the_training_precision(tmp_path):
+    import tifffile
+
+    from unet_repro.checkpoint import save_model
+    from unet_repro.predict import predict_file
+
+    model = _model().eval()
+    stack = np.random.default_rng(1).integers(0, 256, (1, 100, 100), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", stack)
+    for amp in ("bf16", "off"):
+        save_model(model, tmp_path / f"{amp}.pt", _tiny(amp=amp))
+        got = predict_file(tmp_path / f"{amp}.pt", tmp_path / "in.tif", tmp_path / f"{amp}.tif", tile=92,
+                           device="cpu", progress=False)
+        np.testing.assert_array_equal(got, predict_stack(model, stack, tile=92, amp=amp))
+    assert not np.array_equal(tifffile.imread(tmp_path / "bf16.tif"), tifffile.imread(tmp_path / "off.tif"))

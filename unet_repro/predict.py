@@ -19,7 +19,8 @@ __all__ = ["predict_file", "main"]
 
 
 def predict_file(model_path: str | Path, input_path: str | Path, output_path: str | Path, tile: int = 572,
-                 tta: str = "none", device: str = "auto", batch_size: int = 1, amp: bool = False,
+                 tta: str = "none", device: str = "auto", batch_size: int | None = None,
+                 amp: bool | str | None = None,
                  threads: int | None = None, progress: bool = True) -> np.ndarray:
     """Predict every slice of ``input_path`` with the model at ``model_path`` and write ``output_path``.
 
@@ -30,8 +31,9 @@ def predict_file(model_path: str | Path, input_path: str | Path, output_path: st
         tile: input tile side (a valid size for the model's depth; 572 in the paper).
         tta: ``none``, ``rot4`` or ``d4`` (see :mod:`unet_repro.inference`).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        batch_size: tiles per forward pass.
-        amp: bf16 autocast.
+        batch_size: tiles per forward pass (None: 1 on a CPU, several on a GPU; ``unet_repro.inference``).
+        amp: mixed precision (``off``, ``bf16``, ``fp16``, ``auto``; see ``unet_repro.pipeline.resolve_amp``).
+            None: as the model was trained (its ``train_config``), which is fp32 on a CPU for ``auto``.
         threads: CPU threads (None: torch's default).
         progress: show a progress bar.
 
@@ -63,6 +65,9 @@ def predict_file(model_path: str | Path, input_path: str | Path, output_path: st
     try:
         dev = resolve_device(device)
         model = load_model(model_path, dev)
+        if amp is None:
+            saved = torch.load(model_path, map_location="cpu", weights_only=True, mmap=True)
+            amp = saved.get("train_config", {}).get("amp", "off")
         prob = predict_stack(model, image, tile=tile, tta=tta, batch_size=batch_size, amp=amp,  # type: ignore[arg-type]
                              progress=progress)
     finally:
@@ -86,8 +91,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     p.add_argument("--tta", default="none", choices=["none", "rot4", "d4"],
                    help="test-time augmentation: none, rot4 (4 rotations), d4 (4 rotations x flip)")
     p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
-    p.add_argument("--batch-size", type=positive_int, default=1, help="tiles per forward pass (>= 1)")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="tiles per forward pass (>= 1; default: 1 on a CPU, 16 on a GPU)")
+    p.add_argument("--amp", choices=["off", "bf16", "fp16", "auto"],
+                   help="mixed precision (default: as the model was trained; auto is fp32 on a CPU)")
     p.add_argument("--threads", type=positive_int, help="CPU threads (>= 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                    max_minutes=args.train_minutes * 1.25 + 0.5)
     train_wall = time.perf_counter() - t
     summary = json.loads((run / "metrics.json").read_text())
-    say(f"trained {len(result.log)} steps in {result.seconds:.1f} s ({result.seconds_per_iteration * 1e3:.2f} ms/step); "
+    say(f"trained {len(result.log)} steps in {result.seconds:.1f} s "
+        f"({result.seconds_per_iteration * 1e3:.2f} ms/step); "
         f"held-out pixel error {summary['heldout_pixel_error']:.4f} (tta {cfg.tta})")
 
     # 4. the test block with test-time averaging
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "heldout_predict_seconds": round(summary["predict_seconds"], 2),
         "test_predict_seconds": round(test_seconds, 2), "test_slices": int(prob.shape[0]),
         "t4_full_schedule_hours_est": row["t4_paper_full_schedule_hours_est"],
-        "throughput_ratio_vs_bare": row["ratio_vs_bare"], "stopped_by_time_budget": summary.get("stopped_by_time_budget", False),
+        "throughput_ratio_vs_bare": row["ratio_vs_bare"],
+        "stopped_by_time_budget": summary.get("stopped_by_time_budget", False),
         "dry_run": dry,
     }
     with open(res / "gpu_run.csv", "w", newline="") as fh:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import os
 import platform
 import sys
 import time
@@ -128,6 +129,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     amp_dtype, _ = resolve_amp(cfg.amp, dev)
     workers = args.workers if args.workers is not None else (6 if dev.type == "cuda" else 0)
     sync_every = args.sync_every or (50 if dev.type == "cuda" else 1)
+    if dev.type == "cuda" and workers and not args.threads:  # as train() does
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // workers))
     steps = args.steps or (5 if args.quick else 50)
     rounds = args.rounds or (16 if args.quick else 5)
 

@@ -71,7 +71,7 @@ def test_mixed_precision_step_on_cpu(amp):
     assert abs(float(loss) - float(loss32)) < 0.02  # the same loss, computed in lower precision
     assert float(loss) != float(loss32)  # and the low-precision path was really taken
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
-    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), _model().parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), _model().parameters(), strict=True))
 
 
 def test_fp16_with_grad_scaler_on_cpu():
@@ -86,7 +86,7 @@ def test_fp16_with_grad_scaler_on_cpu():
     for _ in range(3):
         loss = runner(x, y, w)
     assert torch.isfinite(loss) and runner.scaler.get_scale() > 0
-    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), before))
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), before, strict=True))
 
 
 @pytest.mark.parametrize("augment", [True, False])
@@ -97,7 +97,7 @@ def test_threaded_tiles_equal_sequential(augment):
     seq = list(TileSource(s, aug, rng_a, "cpu", 7, workers=0))
     par = list(TileSource(s, aug, rng_b, "cpu", 7, workers=3))
     assert len(seq) == len(par) == 7
-    for a, b in zip(seq, par):
+    for a, b in zip(seq, par, strict=True):
         assert a.x.shape == (1, 1, 92, 92) and a.target.shape == a.weight.shape == (1, 92, 92)
         assert a.target.dtype == torch.int64
         assert torch.equal(a.x, b.x) and torch.equal(a.target, b.target) and torch.equal(a.weight, b.weight)
@@ -154,6 +154,11 @@ def test_amp_config_values():
         _tiny(amp="half")
 
 
+def _same(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def _log(path):
     with open(path) as fh:
         return [row[:3] for row in csv.reader(fh)]  # iteration, loss, lr (time is measured)
@@ -166,14 +171,14 @@ def test_gpu_loop_settings_train_the_same_weights(isbi, tmp_path):
     ref = T.train(cfg, tmp_path / "ref", isbi=isbi, progress=False, device="cpu", evaluate=False)
     gpu = T.train(cfg, tmp_path / "gpu", isbi=isbi, progress=False, device="cpu", evaluate=False,
                   workers=2, sync_every=4)
-    assert all(torch.equal(a, b) for a, b in zip(ref.model.state_dict().values(), gpu.model.state_dict().values()))
+    assert _same(ref.model, gpu.model)
     assert _log(tmp_path / "ref" / "log.csv") == _log(tmp_path / "gpu" / "log.csv") and len(gpu.log) == 7
     ck = [torch.load(tmp_path / d / "checkpoint.pt", weights_only=True) for d in ("ref", "gpu")]
     assert ck[0]["np_rng"] == ck[1]["np_rng"]  # the generator as after step 7, not as far as the threads drew
     T.train(cfg, tmp_path / "res", isbi=isbi, progress=False, device="cpu", stop_after=4, workers=2, sync_every=3)
     res = T.train(cfg, tmp_path / "res", isbi=isbi, progress=False, device="cpu", evaluate=False, resume=True,
                   workers=2, sync_every=3)
-    assert all(torch.equal(a, b) for a, b in zip(ref.model.state_dict().values(), res.model.state_dict().values()))
+    assert _same(ref.model, res.model)
 
 
 @pytest.mark.parametrize("sync_every", [1, 5])

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,7 +87,8 @@ def check_training_arrays(labels: np.ndarray, weights: np.ndarray | None, num_cl
         ValueError: naming the property that fails.
     """
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"training classes must lie in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+        raise ValueError(f"training classes must lie in 0..{num_classes - 1}, "
+                         f"got {int(labels.min())}..{int(labels.max())}")
     if weights is not None and (not np.isfinite(weights).all() or (weights < 0).any() or not weights.any()):
         raise ValueError("training weight maps must be finite, >= 0 and not all 0")
 
@@ -199,7 +201,8 @@ class LossBuffer:
         if not self._pending:
             return []
         values = torch.stack([p[3] for p in self._pending]).cpu().tolist()
-        rows = [dict(iteration=s, loss=v, lr=lr, time=t) for (s, lr, t, _), v in zip(self._pending, values)]
+        rows = [dict(iteration=s, loss=v, lr=lr, time=t)
+                for (s, lr, t, _), v in zip(self._pending, values, strict=True)]
         self._pending = []
         for r in rows:
             if not math.isfinite(r["loss"]):

@@ -243,6 +243,8 @@ def train(
         runner = StepRunner(model, opt, cfg.amp, dev, partial(weighted_cross_entropy, validate=False, **kwargs))
         losses = LossBuffer(sync_every or (GPU_SYNC_EVERY if gpu else 1))
         n_workers = workers if workers is not None else (GPU_WORKERS if gpu else 0)
+        if gpu and n_workers:  # each tile thread's grid_sample gets its share of the cores, no more
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) // n_workers))
         source = TileSource(sampler, augmenter, rng, dev, max(0, end_step - start_step), n_workers, cfg.channels_last)
         tiles = iter(source)
         deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes

@@ -471,13 +471,18 @@ def _contingency(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> tuple[np.nda
     return i, j, c, int(n)
 
 
-def warping_counts(prob: np.ndarray, lab: np.ndarray) -> np.ndarray:
+def warping_counts(prob: np.ndarray, lab: np.ndarray, threads: int | None = None) -> np.ndarray:
     """(threshold, class) counts summed over slices (columns as ``_warp_counts``) of checked inputs."""
     ths = np.array(WARPING_THRESHOLDS)
-    return sum(_map_slices(lambda k: _warp_counts(lab[k], prob[k], ths, _SIMPLE_LUT, WARPING_RADIUS), lab.shape[0]))
+    per_slice = _map_slices(
+        lambda k: _warp_counts(lab[k], prob[k], ths, _SIMPLE_LUT, WARPING_RADIUS), lab.shape[0], threads
+    )
+    return sum(per_slice)
 
 
-def rand_family(prob: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rand_family(
+    prob: np.ndarray, lab: np.ndarray, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rand tp/fp/fn summed over slices, V_rand and V_info (precision, recall, F) averaged over slices."""
     ths = np.array(THRESHOLDS)
     nt, z = len(ths), lab.shape[0]
@@ -497,7 +502,7 @@ def rand_family(prob: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarr
             out[2, ti] = _vinfo_stats(*stats)
         return out
 
-    per_slice = _map_slices(one_slice, z)
+    per_slice = _map_slices(one_slice, z, threads)
     total = np.zeros((3, nt, 3))
     for part in per_slice:  # in slice order, as the package
         total += part

@@ -1,4 +1,4 @@
-"""What every ISBI 2012 metric shares: thresholds, input checks, the F-score curve, one flood fill.
+"""What every ISBI 2012 metric shares: thresholds, input checks, the F-score curve, threads, one flood fill.
 
 The thresholds are built as the challenge's Java loop built them (``for (th = 0; th <= max; th += 0.1)``
 in double precision), the F-score bookkeeping is the one of the Fiji "Trainable Weka Segmentation"
@@ -9,6 +9,8 @@ The compiled pieces work on images padded by one sentinel pixel and stored as fl
 4-neighbour step is ``index + offset`` with no bounds checks: :func:`_flood` is the one breadth-first
 flood fill that labelling (:func:`_label_components`), the warping's mismatch classification and the
 watershed thinning all use. :func:`_stable_sort_descending` orders the warping's mismatches.
+:func:`_map_slices` scores the slices on :func:`metric_threads` threads and returns their results in
+slice order, so that sums over slices do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -232,9 +234,50 @@ class FScoreCurve:
         return float(self.thresholds[0 if i is None else i])
 
 
-def _map_slices(fn, n: int) -> list:
-    """Run ``fn(k)`` for every slice, on as many threads as there are cores (the kernels drop the GIL)."""
-    workers = min(n, os.cpu_count() or 1)
+# --------------------------------------------------------------------------------------------------
+# Slices in parallel
+
+#: Environment variable that sets how many threads the metrics use (unset: one per available core).
+THREADS_ENV = "UNET_REPRO_METRIC_THREADS"
+
+
+def metric_threads(threads: int | None = None) -> int:
+    """How many threads the metrics run slices on.
+
+    Args:
+        threads: a count >= 1, or None for the environment variable ``UNET_REPRO_METRIC_THREADS`` and,
+            when that is unset or empty, one thread per core this process may use.
+
+    Returns:
+        The thread count (1 = the slices one after the other in the calling thread).
+
+    Raises:
+        ValueError: a count below 1 or not a whole number.
+    """
+    source = "threads"
+    if threads is None:
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        if not raw:
+            return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        source = THREADS_ENV
+        try:
+            threads = int(raw)
+        except ValueError:
+            threads = 0
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        shown = os.environ.get(THREADS_ENV) if source == THREADS_ENV else threads
+        raise ValueError(
+            f"{source}={shown!r}: the number of metric threads must be a whole number >= 1 "
+            f"(1 = one slice after the other); unset {THREADS_ENV} for one per core"
+        )
+    return int(threads)
+
+
+def _map_slices(fn, n: int, threads: int | None = None) -> list:
+    """``[fn(0), ..., fn(n - 1)]``, the slices spread over :func:`metric_threads` threads (the compiled
+    kernels release the GIL). The list is in slice order whatever the thread count, and callers add
+    its entries in that order, so every result is the same to the last bit with 1 or many threads."""
+    workers = min(n, metric_threads(threads))
     if workers <= 1:
         return [fn(k) for k in range(n)]
     with ThreadPoolExecutor(max_workers=workers) as pool:

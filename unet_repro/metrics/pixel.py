@@ -36,10 +36,10 @@ def _pixel_counts(prob: np.ndarray, lab: np.ndarray, ths: np.ndarray) -> np.ndar
     return out
 
 
-def _pixel_curve(prob: np.ndarray, lab: np.ndarray) -> FScoreCurve:
-    """The pixel-error curve of checked inputs (float32 and 0/1 uint8 stacks)."""
+def _pixel_curve(prob: np.ndarray, lab: np.ndarray, threads: int | None = None) -> FScoreCurve:
+    """The pixel-error curve of checked inputs (float32 and 0/1 uint8 stacks) on ``threads`` threads."""
     ths = np.array(THRESHOLDS)
-    counts = sum(_map_slices(lambda k: _pixel_counts(prob[k], lab[k], ths), lab.shape[0]))
+    counts = sum(_map_slices(lambda k: _pixel_counts(prob[k], lab[k], ths), lab.shape[0], threads))
     tp = counts[:, 0].astype(np.float64)
     fn = (counts[:, 1] - counts[:, 0]).astype(np.float64)
     fp = counts[:, 2].astype(np.float64)

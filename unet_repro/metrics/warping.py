@@ -303,8 +303,10 @@ class WarpResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _warping_curve(prob: np.ndarray, lab: np.ndarray, radius: int = WARPING_RADIUS) -> WarpingCurve:
-    """The warping curve of checked inputs (float32 and 0/1 uint8 stacks)."""
+def _warping_curve(
+    prob: np.ndarray, lab: np.ndarray, radius: int = WARPING_RADIUS, threads: int | None = None
+) -> WarpingCurve:
+    """The warping curve of checked inputs (float32 and 0/1 uint8 stacks) on ``threads`` threads."""
     ths = np.array(WARPING_THRESHOLDS)
 
     def one_slice(k: int) -> np.ndarray:
@@ -312,7 +314,7 @@ def _warping_curve(prob: np.ndarray, lab: np.ndarray, radius: int = WARPING_RADI
         label_t, prob_t = np.ascontiguousarray(lab[k].T), np.ascontiguousarray(prob[k].T)
         return _warp_counts(label_t, prob_t, ths, _SIMPLE_LUT, int(radius))
 
-    counts = sum(_map_slices(one_slice, lab.shape[0]))
+    counts = sum(_map_slices(one_slice, lab.shape[0], threads))  # integers: exact in any order
     return WarpingCurve(
         thresholds=ths,
         mergers=counts[:, 0],

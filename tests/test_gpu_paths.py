@@ -60,6 +60,15 @@ def test_resolve_amp_modes():
         resolve_amp("fp8", "cpu")
 
 
+@pytest.mark.parametrize(("capability", "expected"),
+                         [((7, 5), (torch.float16, True)), ((9, 0), (torch.bfloat16, False))])
+def test_auto_amp_by_gpu_generation(monkeypatch, capability, expected):
+    """auto: fp16 with gradient scaling on a T4 (compute capability 7.5), bf16 on Ampere and later."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.version, "hip", None)
+    assert resolve_amp("auto", "cuda") == expected
+
+
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_mixed_precision_step_on_cpu(amp):
     x, y, w = _batch()

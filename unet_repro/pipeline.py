@@ -57,7 +57,10 @@ def resolve_amp(amp: str | bool, device: torch.device | str) -> tuple[torch.dtyp
     if amp == "auto":
         if dev.type != "cuda":
             return None, False
-        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # native bf16 from compute capability 8.0 (Ampere) on; a T4 (7.5) only emulates it, slowly, which
+        # torch.cuda.is_bf16_supported() counts as support
+        native = bool(torch.version.hip) or torch.cuda.get_device_capability(dev)[0] >= 8
+        amp = "bf16" if native else "fp16"
     if amp == "off":
         return None, False
     if amp == "bf16":

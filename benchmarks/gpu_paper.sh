@@ -22,9 +22,24 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 "$PY" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
 if compgen -G ".whl/*.whl" >/dev/null; then  # packages the machine lacks (papermill, ipykernel, ...)
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gpu_paper_site .whl/*.whl \
-        && export PYTHONPATH="/tmp/gpu_paper_site${PYTHONPATH:+:$PYTHONPATH}" \
-        || echo "gpu_paper.sh: installing .whl/ failed; notebooks may be skipped"
+    # only the distributions not installed already, so that none of the machine's own versions is shadowed
+    mapfile -t missing < <("$PY" - .whl/*.whl <<'PYEOF'
+import re, sys
+from importlib import metadata
+for wheel in sys.argv[1:]:
+    name = re.split(r"-\d", wheel.rsplit("/", 1)[-1], maxsplit=1)[0]
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        print(wheel)
+PYEOF
+)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/gpu_paper_site "${missing[@]}" \
+            && export PYTHONPATH="/tmp/gpu_paper_site${PYTHONPATH:+:$PYTHONPATH}" \
+            && echo "gpu_paper.sh: installed ${#missing[@]} wheels from .whl/" \
+            || echo "gpu_paper.sh: installing .whl/ failed; notebooks may be skipped"
+    fi
 fi
 if ! "$PY" -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>/tmp/gpu_paper_pip.log; then
     echo "gpu_paper.sh: pip install -e . failed ($(tail -1 /tmp/gpu_paper_pip.log)); using PYTHONPATH=$ROOT"

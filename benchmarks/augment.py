@@ -24,11 +24,10 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "augment.csv"
 BASELINE = "elasticdeform deform_random_grid (sigma=10, points=3, order=[3, 0])"
@@ -49,8 +48,10 @@ def _methods(size: int) -> dict[str, Callable[[], object]]:
 
     def scipy_route() -> object:
         coords = coordinate_map((size, size), elastic_displacement((size, size), ours_rng))
-        return (ndimage.map_coordinates(image, coords, order=3, mode="mirror"),
-                ndimage.map_coordinates(label, coords, order=0, mode="mirror"))
+        return (
+            ndimage.map_coordinates(image, coords, order=3, mode="mirror"),
+            ndimage.map_coordinates(label, coords, order=0, mode="mirror"),
+        )
 
     methods: dict[str, Callable[[], object]] = {
         OURS: lambda: elastic_deform(image, label, ours_rng),
@@ -63,10 +64,10 @@ def _methods(size: int) -> dict[str, Callable[[], object]]:
         print("elasticdeform is not installed: pip install --no-binary elasticdeform elasticdeform", file=sys.stderr)
         return methods
     np.random.seed(0)
-    methods[BASELINE] = lambda: elasticdeform.deform_random_grid(
-        [image, label], sigma=10, points=3, order=[3, 0])
+    methods[BASELINE] = lambda: elasticdeform.deform_random_grid([image, label], sigma=10, points=3, order=[3, 0])
     methods["elasticdeform deform_random_grid, mode=mirror"] = lambda: elasticdeform.deform_random_grid(
-        [image, label], sigma=10, points=3, order=[3, 0], mode="mirror")
+        [image, label], sigma=10, points=3, order=[3, 0], mode="mirror"
+    )
     return methods
 
 
@@ -127,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print("no baseline: install elasticdeform to get the ratio")
         return 0
     ratio = ms[base] / ms[ours]
-    print(f"speed-up of elastic_deform over elasticdeform: {ratio:.1f}x (target >= 2x: {'met' if ratio >= 2 else 'NOT met'})")
+    print(
+        f"speed-up of elastic_deform over elasticdeform: {ratio:.1f}x "
+        f"(target >= 2x: {'met' if ratio >= 2 else 'NOT met'})"
+    )
     mirror = "elasticdeform deform_random_grid, mode=mirror"
     print(f"  against elasticdeform with mirrored borders: {ms[mirror] / ms[ours]:.1f}x")
     print(f"  scipy route against elasticdeform: {ms[base] / ms['scipy map_coordinates order 3 + 0, mirror']:.1f}x")

@@ -47,8 +47,18 @@ def _bench(device: str, amp: str, workers: int, dry: bool, out_csv: Path, steps:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import train_throughput as tt
 
-    argv = ["--device", device, "--amp", amp, "--workers", str(workers), "--out", str(out_csv),
-            "--note", "gpu_paper.py" + (" --dry-run" if dry else "")]
+    argv = [
+        "--device",
+        device,
+        "--amp",
+        amp,
+        "--workers",
+        str(workers),
+        "--out",
+        str(out_csv),
+        "--note",
+        "gpu_paper.py" + (" --dry-run" if dry else ""),
+    ]
     argv += ["--quick", "--steps", "3", "--rounds", "1"] if dry else ["--steps", str(steps), "--rounds", str(rounds)]
     args = tt._parse(argv)
     row = tt.run(args)
@@ -58,9 +68,11 @@ def _bench(device: str, amp: str, workers: int, dry: bool, out_csv: Path, steps:
         if new:
             wr.writeheader()
         wr.writerow(row)
-    say(f"throughput amp={amp}: {row['project_steps_per_s']} steps/s, {row['project_tflops']} TFLOP/s, "
+    say(
+        f"throughput amp={amp}: {row['project_steps_per_s']} steps/s, {row['project_tflops']} TFLOP/s, "
         f"ratio_vs_bare={row['ratio_vs_bare']}, paper schedule here {row['paper_full_schedule_minutes_here']} min, "
-        f"Colab T4 estimate {row['t4_paper_full_schedule_hours_est']} h")
+        f"Colab T4 estimate {row['t4_paper_full_schedule_hours_est']} h"
+    )
     return row
 
 
@@ -69,10 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="tiny settings on the CPU (checks the script)")
     p.add_argument("--train-minutes", type=float, default=4.0, help="training budget (default 4)")
     p.add_argument("--workers", type=int, default=None, help="tile threads (default: CPU cores - 2, at most 12)")
-    p.add_argument("--results", type=Path, default=None,
-                   help="results folder (default results/paper; build/gpu_paper_dry_run/results with --dry-run)")
-    p.add_argument("--export", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None,
-                   help="folder to copy the results into (default: $OUT when set)")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="results folder (default results/paper; build/gpu_paper_dry_run/results with --dry-run)",
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None,
+        help="folder to copy the results into (default: $OUT when set)",
+    )
     p.add_argument("--no-notebooks", action="store_true")
     args = p.parse_args(argv)
     if args.train_minutes <= 0:
@@ -98,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu (dry run)"
     paper = profile_config("paper")
     tiny = dict(base_channels=4, tile=188, eval_tile=572, train_slices=(0, 1, 2), checkpoint_every=3) if dry else {}
-    say(f"device {gpu}, torch {torch.__version__}, amp {paper.amp} -> {resolve_amp(paper.amp, device)[0]}, "
-        f"tile workers {workers}")
+    say(
+        f"device {gpu}, torch {torch.__version__}, amp {paper.amp} -> {resolve_amp(paper.amp, device)[0]}, "
+        f"tile workers {workers}"
+    )
 
     # 1. throughput
     bench_csv = res / "train_throughput.csv"
@@ -115,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         fit = int(args.train_minutes * 60 * float(row["project_steps_per_s"]) * 0.9)
         iterations = min(paper.iterations, max(2 * paper.warmup, fit))
     if iterations < paper.iterations:
-        say(f"the full schedule ({paper.iterations} steps) needs about {full_min:.1f} min here, more than the "
-            f"{args.train_minutes:g}-minute budget: training {iterations} steps with their own cosine schedule")
+        say(
+            f"the full schedule ({paper.iterations} steps) needs about {full_min:.1f} min here, more than the "
+            f"{args.train_minutes:g}-minute budget: training {iterations} steps with their own cosine schedule"
+        )
     else:
         say(f"the full schedule ({paper.iterations} steps, about {full_min:.1f} min here) fits the budget")
     cfg = profile_config("paper", iterations=iterations, **tiny)
@@ -126,13 +150,23 @@ def main(argv: list[str] | None = None) -> int:
     run = ROOT / "build" / "gpu_paper_dry_run" / "run" if dry else run_dir("paper")
     isbi = data_mod.load_isbi2012(download=False)
     t = time.perf_counter()
-    result = train(cfg, run, resume=True, isbi=isbi, device=device, progress=False, workers=workers,
-                   max_minutes=args.train_minutes * 1.25 + 0.5)
+    result = train(
+        cfg,
+        run,
+        resume=True,
+        isbi=isbi,
+        device=device,
+        progress=False,
+        workers=workers,
+        max_minutes=args.train_minutes * 1.25 + 0.5,
+    )
     train_wall = time.perf_counter() - t
     summary = json.loads((run / "metrics.json").read_text())
-    say(f"trained {len(result.log)} steps in {result.seconds:.1f} s "
+    say(
+        f"trained {len(result.log)} steps in {result.seconds:.1f} s "
         f"({result.seconds_per_iteration * 1e3:.2f} ms/step); "
-        f"held-out pixel error {summary['heldout_pixel_error']:.4f} (tta {cfg.tta})")
+        f"held-out pixel error {summary['heldout_pixel_error']:.4f} (tta {cfg.tta})"
+    )
 
     # 4. the test block with test-time averaging
     import tifffile
@@ -140,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(run / "model.pt", device)
     test = isbi.test_images[:2] if dry else isbi.test_images
     t = time.perf_counter()
-    prob = predict_stack(model, test, tile=cfg.eval_tile, tta=cfg.tta, amp=cfg.amp)  # type: ignore[arg-type]
+    prob = predict_stack(model, test, tile=cfg.eval_tile, tta=cfg.tta, amp=cfg.amp)
     test_seconds = time.perf_counter() - t
     tifffile.imwrite(run / "test_prob.tif", prob.astype(np.float32), photometric="minisblack")
     say(f"predicted the test block {prob.shape} in {test_seconds:.1f} s (tta {cfg.tta}) -> {run / 'test_prob.tif'}")
@@ -148,14 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     # 5. the run's table
     s_per_step = result.seconds_per_iteration
     table = {
-        "gpu": gpu, "torch": torch.__version__, "amp": cfg.amp, "amp_dtype": str(resolve_amp(cfg.amp, device)[0]),
-        "iterations_done": len(result.log), "iterations_profile": paper.iterations,
-        "full_schedule": len(result.log) >= paper.iterations, "seconds_per_iteration": round(s_per_step, 5),
-        "train_minutes": round(result.seconds / 60, 2), "train_wall_minutes": round(train_wall / 60, 2),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "amp": cfg.amp,
+        "amp_dtype": str(resolve_amp(cfg.amp, device)[0]),
+        "iterations_done": len(result.log),
+        "iterations_profile": paper.iterations,
+        "full_schedule": len(result.log) >= paper.iterations,
+        "seconds_per_iteration": round(s_per_step, 5),
+        "train_minutes": round(result.seconds / 60, 2),
+        "train_wall_minutes": round(train_wall / 60, 2),
         "full_schedule_minutes_est": round(paper.iterations * s_per_step / 60, 2),
-        "heldout_pixel_error": round(summary["heldout_pixel_error"], 5), "tta": cfg.tta,
+        "heldout_pixel_error": round(summary["heldout_pixel_error"], 5),
+        "tta": cfg.tta,
         "heldout_predict_seconds": round(summary["predict_seconds"], 2),
-        "test_predict_seconds": round(test_seconds, 2), "test_slices": int(prob.shape[0]),
+        "test_predict_seconds": round(test_seconds, 2),
+        "test_slices": int(prob.shape[0]),
         "t4_full_schedule_hours_est": row["t4_paper_full_schedule_hours_est"],
         "throughput_ratio_vs_bare": row["ratio_vs_bare"],
         "stopped_by_time_budget": summary.get("stopped_by_time_budget", False),
@@ -169,23 +211,29 @@ def main(argv: list[str] | None = None) -> int:
 
     # notebooks 04 and 05
     if args.no_notebooks or dry:
-        say("notebooks 04 and 05 not executed (" + ("--dry-run: they would train the full paper network on the CPU"
-            if dry else "--no-notebooks") + ")")
+        say(
+            "notebooks 04 and 05 not executed ("
+            + ("--dry-run: they would train the full paper network on the CPU" if dry else "--no-notebooks")
+            + ")"
+        )
     else:
         try:
             import papermill  # noqa: F401
 
             from unet_repro.reproduce import run_notebook
         except ImportError as exc:
-            say(f"notebooks 04 and 05 not executed: {exc} (carry papermill and ipykernel as wheels, "
-                "see benchmarks/gpu_paper.sh)")
+            say(
+                f"notebooks 04 and 05 not executed: {exc} (carry papermill and ipykernel as wheels, "
+                "see benchmarks/gpu_paper.sh)"
+            )
         else:
             nb_out = res / "notebooks"
             nb_out.mkdir(exist_ok=True)
             for nb in sorted((ROOT / "notebooks").glob("0[45]_*.ipynb")):
                 t = time.perf_counter()
-                err = run_notebook(nb, nb_out / nb.name, {"profile": "paper", "out_dir": str(res.resolve()),
-                                                          "iterations": iterations})
+                err = run_notebook(
+                    nb, nb_out / nb.name, {"profile": "paper", "out_dir": str(res.resolve()), "iterations": iterations}
+                )
                 say(f"{nb.name}: {'ok' if not err else 'FAILED: ' + err} in {time.perf_counter() - t:.0f} s")
 
     # 6. export
@@ -196,11 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("log.csv", "metrics.json", "heldout_prob.tif"):
                 if (run / name).is_file():
                     tar.add(run / name, arcname=f"build/runs/paper/{name}")
-        tifffile.imwrite(args.export / "test_prob_f16.tif", prob.astype(np.float16), photometric="minisblack",
-                         compression="zlib")
+        tifffile.imwrite(
+            args.export / "test_prob_f16.tif", prob.astype(np.float16), photometric="minisblack", compression="zlib"
+        )
         shutil.copy(res / "gpu_run.csv", args.export / "gpu_run.csv")
-        say(f"exported to {args.export}: " + ", ".join(f"{f.name} ({f.stat().st_size / 2**20:.1f} MiB)"
-                                                      for f in sorted(args.export.iterdir())))
+        say(
+            f"exported to {args.export}: "
+            + ", ".join(f"{f.name} ({f.stat().st_size / 2**20:.1f} MiB)" for f in sorted(args.export.iterdir()))
+        )
     say("done")
     return 0
 

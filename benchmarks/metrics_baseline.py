@@ -272,7 +272,6 @@ def _warp_counts(label: np.ndarray, prob: np.ndarray, ths: np.ndarray, lut: np.n
     return counts
 
 
-
 @njit(cache=True, nogil=True)
 def _watershed_thin_t(cell_t: np.ndarray) -> np.ndarray:
     """Vincent-Soille watershed of a binary map: cells are the basins, membranes are flooded.

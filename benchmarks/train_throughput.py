@@ -107,8 +107,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from unet_repro.pipeline import LossBuffer, StepRunner, TileSource, resolve_amp
     from unet_repro.train import TileSampler, learning_rate, make_optimizer, profile_config
 
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if args.device == "auto" else args.device))
+    dev = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     elif args.quick:
@@ -148,8 +151,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     runner = StepRunner(model, opt, cfg.amp, dev)
     losses = LossBuffer(sync_every)
     total = (rounds + 1) * steps
-    tiles = iter(TileSource(sampler, augmenter, np.random.default_rng(cfg.seed), dev, total, workers,
-                            cfg.channels_last))
+    tiles = iter(
+        TileSource(sampler, augmenter, np.random.default_rng(cfg.seed), dev, total, workers, cfg.channels_last)
+    )
     step = 0
 
     def project_block() -> None:
@@ -215,20 +219,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     achieved = project_sps * flops / 1e12
     fraction = achieved / peak
     same_as_paper = dataclasses.replace(cfg, amp=paper.amp) == paper
-    here_min = (paper.iterations / project_sps if same_as_paper
-                else paper.iterations * paper_flops / (achieved * 1e12)) / 60
+    here_min = (
+        paper.iterations / project_sps if same_as_paper else paper.iterations * paper_flops / (achieved * 1e12)
+    ) / 60
     t4_hours = paper.iterations * paper_flops / (T4_FP16_PEAK_TFLOPS * 1e12 * fraction) / 3600
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
     return {
-        "device": dev.type, "device_name": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "profile": cfg.profile, "base_channels": cfg.base_channels, "tile": cfg.tile, "augment": cfg.augment,
-        "amp": cfg.amp, "workers": workers, "sync_every": sync_every, "steps_timed": n,
-        "project_steps_per_s": round(project_sps, 4), "bare_steps_per_s": round(bare_sps, 4),
-        "ratio_vs_bare": round(project_sps / bare_sps, 3), "gflop_per_step": round(flops / 1e9, 3),
-        "project_tflops": round(achieved, 4), "bare_tflops": round(bare_sps * flops / 1e12, 4),
-        "matmul_tflops_here": round(peak, 4), "fraction_of_matmul": round(fraction, 4),
+        "device": dev.type,
+        "device_name": name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "profile": cfg.profile,
+        "base_channels": cfg.base_channels,
+        "tile": cfg.tile,
+        "augment": cfg.augment,
+        "amp": cfg.amp,
+        "workers": workers,
+        "sync_every": sync_every,
+        "steps_timed": n,
+        "project_steps_per_s": round(project_sps, 4),
+        "bare_steps_per_s": round(bare_sps, 4),
+        "ratio_vs_bare": round(project_sps / bare_sps, 3),
+        "gflop_per_step": round(flops / 1e9, 3),
+        "project_tflops": round(achieved, 4),
+        "bare_tflops": round(bare_sps * flops / 1e12, 4),
+        "matmul_tflops_here": round(peak, 4),
+        "fraction_of_matmul": round(fraction, 4),
         "paper_full_schedule_minutes_here": round(here_min, 2),
-        "t4_paper_full_schedule_hours_est": round(t4_hours, 2), "note": args.note,
+        "t4_paper_full_schedule_hours_est": round(t4_hours, 2),
+        "note": args.note,
     }
 
 
@@ -240,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     from unet_repro.train import profile_config
 
     paper_iters = profile_config("paper").iterations
-    print(f"estimated Colab T4 time of the paper profile's full schedule ({paper_iters} steps): "
-          f"{row['t4_paper_full_schedule_hours_est']} h, assuming a T4 reaches the same fraction "
-          f"({row['fraction_of_matmul']:.3f}) of its {T4_FP16_PEAK_TFLOPS:g} TFLOP/s fp16 peak as this run "
-          "reached of the matrix-product rate measured here")
+    print(
+        f"estimated Colab T4 time of the paper profile's full schedule ({paper_iters} steps): "
+        f"{row['t4_paper_full_schedule_hours_est']} h, assuming a T4 reaches the same fraction "
+        f"({row['fraction_of_matmul']:.3f}) of its {T4_FP16_PEAK_TFLOPS:g} TFLOP/s fp16 peak as this run "
+        "reached of the matrix-product rate measured here"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     new = not args.out.is_file()
     with open(args.out, "a", newline="") as fh:

@@ -32,8 +32,9 @@ from unet_repro import weights as W
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "weight_maps.csv"
 
 
-def straightforward_weight_map(label: np.ndarray, w0: float, sigma: float,
-                               class_weights: tuple[float, float]) -> np.ndarray:
+def straightforward_weight_map(
+    label: np.ndarray, w0: float, sigma: float, class_weights: tuple[float, float]
+) -> np.ndarray:
     """Eq. 2 with one full-image EDT per cell (the baseline)."""
     cells, k = ndi.label(label > 0, structure=ndi.generate_binary_structure(2, 1))
     d1 = np.full(label.shape, np.inf)
@@ -83,13 +84,17 @@ def run(slices: list[int], repeats: int = 1, w0: float = 10.0, sigma: float = 5.
         rows["t_baseline"].append(min(tb))
         rows["t_fast"].append(min(tf))
         if verbose:
-            print(f"slice {z:2d}: {k:3d} cells  per-cell EDT {min(tb) * 1e3:7.1f} ms  "
-                  f"unet_repro {min(tf) * 1e3:6.1f} ms  ratio {min(tb) / min(tf):5.1f}  max|diff| {diff:.2e}")
+            print(
+                f"slice {z:2d}: {k:3d} cells  per-cell EDT {min(tb) * 1e3:7.1f} ms  "
+                f"unet_repro {min(tf) * 1e3:6.1f} ms  ratio {min(tb) / min(tf):5.1f}  max|diff| {diff:.2e}"
+            )
     ratio = sum(rows["t_baseline"]) / sum(rows["t_fast"])
     result = dict(rows, ratio=ratio, max_abs_diff=max_diff)
     if verbose:
-        print(f"total: per-cell EDT {sum(rows['t_baseline']):.2f} s, unet_repro {sum(rows['t_fast']):.3f} s "
-              f"over {len(slices)} slices")
+        print(
+            f"total: per-cell EDT {sum(rows['t_baseline']):.2f} s, unet_repro {sum(rows['t_fast']):.3f} s "
+            f"over {len(slices)} slices"
+        )
         print(f"speed ratio (per-cell EDT / unet_repro): {ratio:.1f}x  (target >= 20x)")
         print(f"max |unet_repro - per-cell EDT| over all pixels: {max_diff:.2e}  (target < 1e-4)")
     return result
@@ -99,10 +104,20 @@ def write_table(result: dict, path: Path, repeats: int) -> Path:
     """One row per slice and a total row: seconds of each method, their ratio, the largest difference."""
     import pandas as pd
 
-    table = pd.DataFrame({"slice": [str(z) for z in result["slices"]], "cells": result["cells"],
-                          "t_per_cell_edt_s": result["t_baseline"], "t_unet_repro_s": result["t_fast"]})
-    total = {"slice": "total", "cells": int(table["cells"].sum()), "t_per_cell_edt_s": table["t_per_cell_edt_s"].sum(),
-             "t_unet_repro_s": table["t_unet_repro_s"].sum()}
+    table = pd.DataFrame(
+        {
+            "slice": [str(z) for z in result["slices"]],
+            "cells": result["cells"],
+            "t_per_cell_edt_s": result["t_baseline"],
+            "t_unet_repro_s": result["t_fast"],
+        }
+    )
+    total = {
+        "slice": "total",
+        "cells": int(table["cells"].sum()),
+        "t_per_cell_edt_s": table["t_per_cell_edt_s"].sum(),
+        "t_unet_repro_s": table["t_unet_repro_s"].sum(),
+    }
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     table["speed_ratio"] = table["t_per_cell_edt_s"] / table["t_unet_repro_s"]
     table["max_abs_diff"] = result["max_abs_diff"]
@@ -118,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slices", default="all", help="comma-separated slice indices, or 'all' (default)")
     ap.add_argument("--repeats", type=int, default=1, help="timings per slice and method (best is kept)")
     ap.add_argument("--json", default="", help="also write the result to this JSON file")
-    ap.add_argument("--out", type=Path, default=OUT, help="the results table (default results/benchmarks/weight_maps.csv)")
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help="the results table (default results/benchmarks/weight_maps.csv)"
+    )
     args = ap.parse_args(argv)
     slices = list(range(30)) if args.slices == "all" else [int(s) for s in args.slices.split(",")]
     result = run(slices, args.repeats)

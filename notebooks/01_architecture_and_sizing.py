@@ -47,11 +47,11 @@ profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the 
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 
 # %%
-from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
+from unet_repro.results import default_results_dir, save_figure, write_table
+
 RESULTS = default_results_dir(profile, out_dir)
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from unet_repro import sizing
@@ -79,10 +79,12 @@ hand
 model = UNet()  # the paper's defaults: 64 base channels, depth 4, valid padding, 2x2 up-convolutions
 traced = trace_feature_maps(model, TILE)
 hand_convs = hand[hand.layer.isin(["conv3x3+ReLU", "upconv2x2", "conv1x1"])]
-hand_seq = [(size, ch) for size, ch in zip(hand_convs["size"], hand_convs["channels"])]
+hand_seq = [(size, ch) for size, ch in zip(hand_convs["size"], hand_convs["channels"], strict=False)]
 model_seq = [(size, ch) for _, size, ch in traced]
-print(f"convolutional layers: expected 23, by hand {len(hand_convs)}, in the model {len(traced)}, "
-      f"match: {len(hand_convs) == len(traced) == 23}")
+print(
+    f"convolutional layers: expected 23, by hand {len(hand_convs)}, in the model {len(traced)}, "
+    f"match: {len(hand_convs) == len(traced) == 23}"
+)
 print(f"feature-map sizes and channels, layer by layer, match: {hand_seq == model_seq}")
 assert len(traced) == 23 and hand_seq == model_seq
 
@@ -98,8 +100,10 @@ stages = pd.DataFrame({"by hand": hand_stage.drop("input"), "model": pd.Series(m
 stages["match"] = stages["by hand"] == stages["model"]
 total_hand, total_model = int(hand["params"].sum()), sum(p.numel() for p in model.parameters())
 print(stages)
-print(f"\ntotal parameters: expected 31030658, by hand {total_hand}, model {total_model}, "
-      f"match: {total_hand == total_model == 31030658}")
+print(
+    f"\ntotal parameters: expected 31030658, by hand {total_hand}, model {total_model}, "
+    f"match: {total_hand == total_model == 31030658}"
+)
 assert total_hand == total_model == 31030658 and stages["match"].all()
 
 # %% [markdown]
@@ -109,8 +113,10 @@ assert total_hand == total_model == 31030658 and stages["match"].all()
 
 # %%
 flops_hand, flops_torch = int(hand["flops"].sum()), count_flops(model.config, TILE)
-print(f"FLOPs per 572x572 tile: by hand {flops_hand:,}, torch's counter {flops_torch:,}, "
-      f"match: {flops_hand == flops_torch}  ({flops_torch / 1e9:.1f} GFLOPs)")
+print(
+    f"FLOPs per 572x572 tile: by hand {flops_hand:,}, torch's counter {flops_torch:,}, "
+    f"match: {flops_hand == flops_torch}  ({flops_torch / 1e9:.1f} GFLOPs)"
+)
 assert flops_hand == flops_torch
 
 architecture = hand[["index", "stage", "layer", "size", "channels", "params", "flops"]].copy()
@@ -154,8 +160,15 @@ rows = []
 for s in sizes:
     out = sizing.output_size(s)
     flops = count_flops(model.config, s)
-    rows.append({"input": s, "output": out, "efficiency": round(out**2 / s**2, 6), "gflops": round(flops / 1e9, 3),
-                 "mflops_per_output_pixel": round(flops / out**2 / 1e6, 3)})
+    rows.append(
+        {
+            "input": s,
+            "output": out,
+            "efficiency": round(out**2 / s**2, 6),
+            "gflops": round(flops / 1e9, 3),
+            "mflops_per_output_pixel": round(flops / out**2 / 1e6, 3),
+        }
+    )
 tiles = pd.DataFrame(rows)
 write_table(tiles, "01_tile_sizes", RESULTS)
 tiles[tiles.input.isin([188, 284, 380, 476, 572, 668, 764])]
@@ -165,7 +178,9 @@ fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
 ax[0].plot(tiles.input, tiles.efficiency, "o-", ms=3)
 ax[0].set(xlabel="input tile size (px)", ylabel="output pixels / input pixels", title="tile efficiency")
 ax[1].plot(tiles.input, tiles.mflops_per_output_pixel, "o-", ms=3, color="C1")
-ax[1].set(xlabel="input tile size (px)", ylabel="MFLOPs per output pixel", title="cost per predicted pixel", yscale="log")
+ax[1].set(
+    xlabel="input tile size (px)", ylabel="MFLOPs per output pixel", title="cost per predicted pixel", yscale="log"
+)
 for a in ax:
     a.axvline(TILE, color="grey", ls="--", lw=1)
     a.text(TILE + 6, 0.9, "paper: 572", color="grey", transform=a.get_xaxis_transform())
@@ -175,9 +190,11 @@ plt.show()
 plt.close(fig)
 
 r572 = tiles.set_index("input").loc[572]
-print(f"572 tile: {r572.efficiency:.1%} of the input pixels get a prediction, "
-      f"{r572.mflops_per_output_pixel:.2f} MFLOPs per output pixel; a 188 tile: "
-      f"{tiles.set_index('input').loc[188].mflops_per_output_pixel:.0f} MFLOPs per output pixel")
+print(
+    f"572 tile: {r572.efficiency:.1%} of the input pixels get a prediction, "
+    f"{r572.mflops_per_output_pixel:.2f} MFLOPs per output pixel; a 188 tile: "
+    f"{tiles.set_index('input').loc[188].mflops_per_output_pixel:.0f} MFLOPs per output pixel"
+)
 
 # %% [markdown]
 # ## The overlap-tile strategy on a 512x512 ISBI slice (Fig. 2)
@@ -196,12 +213,22 @@ image = load_isbi2012().train_images[0]
 starts, out, b = sizing.tile_layout(image.shape[0], TILE)
 extent = starts[-1] + out
 mirrored = mirror_canvas(image, (extent, extent), b)  # the canvas overlap-tile prediction cuts tiles from
-overlap = pd.DataFrame([{
-    "slice_size": image.shape[0], "tile_input": TILE, "tile_output": out, "border": b,
-    "tiles_per_axis": len(starts), "tiles": len(starts) ** 2, "window_starts": " ".join(map(str, starts)),
-    "predicted_extent": extent, "input_pixels_processed": len(starts) ** 2 * TILE**2,
-    "input_per_output_pixel": round(len(starts) ** 2 * TILE**2 / image.size, 4),
-}])
+overlap = pd.DataFrame(
+    [
+        {
+            "slice_size": image.shape[0],
+            "tile_input": TILE,
+            "tile_output": out,
+            "border": b,
+            "tiles_per_axis": len(starts),
+            "tiles": len(starts) ** 2,
+            "window_starts": " ".join(map(str, starts)),
+            "predicted_extent": extent,
+            "input_pixels_processed": len(starts) ** 2 * TILE**2,
+            "input_per_output_pixel": round(len(starts) ** 2 * TILE**2 / image.size, 4),
+        }
+    ]
+)
 write_table(overlap, "01_overlap_tile", RESULTS)
 print(f"windows at {starts} per axis, overlapping by {out - (starts[1] - starts[0])} px")
 assert starts == [0, 128] and out - (starts[1] - starts[0]) == 260
@@ -215,15 +242,20 @@ for k, (y, x) in enumerate([(y, x) for y in starts for x in starts]):
     c = f"C{k}"
     ax.add_patch(plt.Rectangle((x, y), out, out, fill=False, ec=c, lw=2))
     ax.add_patch(plt.Rectangle((x - b, y - b), TILE, TILE, fill=False, ec=c, lw=1, ls="--"))
-ax.set(xlim=(-b - 5, extent + b + 5), ylim=(extent + b + 5, -b - 5),
-       title=f"{len(starts) ** 2} input tiles of {TILE} (dashed) with {out} outputs (solid) on slice 0\n"
-             "(dotted: the 512x512 slice; everything outside it is mirrored)")
+ax.set(
+    xlim=(-b - 5, extent + b + 5),
+    ylim=(extent + b + 5, -b - 5),
+    title=f"{len(starts) ** 2} input tiles of {TILE} (dashed) with {out} outputs (solid) on slice 0\n"
+    "(dotted: the 512x512 slice; everything outside it is mirrored)",
+)
 save_figure(fig, "01_overlap_tile", RESULTS)
 plt.show()
 plt.close(fig)
 
-print(f"{len(starts) ** 2} tiles of {TILE}x{TILE} cover the 512x512 slice: {overlap.input_per_output_pixel[0]} input "
-      f"pixels are processed per predicted pixel.")
+print(
+    f"{len(starts) ** 2} tiles of {TILE}x{TILE} cover the 512x512 slice: {overlap.input_per_output_pixel[0]} input "
+    f"pixels are processed per predicted pixel."
+)
 
 # %% [markdown]
 # ## Valid vs same padding, and the other variants
@@ -247,8 +279,16 @@ for name, kw in variants.items():
     n = TILE if m.config.padding == "valid" else 576
     o = sizing.output_size(n, padding=m.config.padding)
     f = count_flops(m.config, n)
-    rows.append({"variant": name, "input": n, "output": o, "params": sum(p.numel() for p in m.parameters()),
-                 "gflops": round(f / 1e9, 3), "mflops_per_output_pixel": round(f / o**2 / 1e6, 3)})
+    rows.append(
+        {
+            "variant": name,
+            "input": n,
+            "output": o,
+            "params": sum(p.numel() for p in m.parameters()),
+            "gflops": round(f / 1e9, 3),
+            "mflops_per_output_pixel": round(f / o**2 / 1e6, 3),
+        }
+    )
 variants_table = pd.DataFrame(rows)
 write_table(variants_table, "01_variants", RESULTS)
 v = variants_table.set_index("variant")

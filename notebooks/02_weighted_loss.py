@@ -72,6 +72,7 @@ out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ 
 
 # %%
 from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
+
 RESULTS = default_results_dir(profile, out_dir)
 
 import importlib.util
@@ -95,8 +96,10 @@ isbi = load_isbi2012()
 labels = isbi.train_labels
 train_idx, held_idx = split_train_heldout(labels.shape[0])  # the evaluation protocol training follows
 print(labels.shape, labels.dtype, "values", np.unique(labels))
-print(f"training slices {train_idx[0]}-{train_idx[-1]}, held-out slices {held_idx[0]}-{held_idx[-1]}; "
-      f"border term dropped below {W.TRUNCATION_TOL:g}")
+print(
+    f"training slices {train_idx[0]}-{train_idx[-1]}, held-out slices {held_idx[0]}-{held_idx[-1]}; "
+    f"border term dropped below {W.TRUNCATION_TOL:g}"
+)
 assert W.TRUNCATION_TOL == 1e-5
 
 # %% [markdown]
@@ -110,11 +113,14 @@ assert W.TRUNCATION_TOL == 1e-5
 
 # %%
 train_cw = W.class_balance(labels[train_idx])
-per_slice = pd.DataFrame([(z, *W.class_balance(labels[z])) for z in range(labels.shape[0])],
-                         columns=["slice", "w_membrane", "w_cell"])
+per_slice = pd.DataFrame(
+    [(z, *W.class_balance(labels[z])) for z in range(labels.shape[0])], columns=["slice", "w_membrane", "w_cell"]
+)
 print(f"training slices: w_membrane = {train_cw[0]:.4f}, w_cell = {train_cw[1]:.4f}")
-print(f"per slice:   w_membrane from {per_slice.w_membrane.min():.3f} to {per_slice.w_membrane.max():.3f}, "
-      f"w_cell from {per_slice.w_cell.min():.3f} to {per_slice.w_cell.max():.3f}")
+print(
+    f"per slice:   w_membrane from {per_slice.w_membrane.min():.3f} to {per_slice.w_membrane.max():.3f}, "
+    f"w_cell from {per_slice.w_cell.min():.3f} to {per_slice.w_cell.max():.3f}"
+)
 
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.plot(per_slice.slice, per_slice.w_membrane, "o-", label="w_membrane, per slice")
@@ -132,8 +138,10 @@ plt.close(fig)
 
 frac = float((labels[train_idx] == 0).mean())
 expected = 1 / (2 * frac)
-print(f"expected: w_membrane = 1 / (2 * membrane fraction {frac:.4f}) = {expected:.6f}, got: {train_cw[0]:.6f}, "
-      f"match: {np.isclose(expected, train_cw[0])}")
+print(
+    f"expected: w_membrane = 1 / (2 * membrane fraction {frac:.4f}) = {expected:.6f}, got: {train_cw[0]:.6f}, "
+    f"match: {np.isclose(expected, train_cw[0])}"
+)
 assert np.isclose(expected, train_cw[0])
 
 # %% [markdown]
@@ -200,7 +208,7 @@ ys, xs = (np.full_like(row, py), row) if along_row else (col, np.full_like(col, 
 t = (xs - px) if along_row else (ys - py)
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 2]})
-win = np.s_[max(py - 30, 0):py + 31, max(px - 30, 0):px + 31]
+win = np.s_[max(py - 30, 0) : py + 31, max(px - 30, 0) : px + 31]
 axes[0].imshow(labels[z0][win], cmap="gray", extent=(max(px - 30, 0), px + 31, py + 31, max(py - 30, 0)))
 axes[0].plot(xs, ys, "r-", lw=2)
 axes[0].set_title(f"label near ({py}, {px}), profile line in red")
@@ -212,8 +220,9 @@ ax2.plot(t, wmap[ys, xs], "r-", lw=2, label="w(x)")
 ax2.set_ylim(0, W0 + train_cw[0] + 0.5)
 ax2.set_ylabel("w(x)", color="r")
 is_mem = labels[z0][ys, xs] == 0
-axes[1].fill_between(t, 0, 1, where=is_mem, transform=axes[1].get_xaxis_transform(), color="0.85",
-                     label="membrane pixels")
+axes[1].fill_between(
+    t, 0, 1, where=is_mem, transform=axes[1].get_xaxis_transform(), color="0.85", label="membrane pixels"
+)
 axes[1].set_xlabel(f"pixels along the red line (0 = pixel ({py}, {px}))")
 axes[1].set_ylabel("distance (pixels)")
 axes[1].legend(fontsize=8, loc="upper left")
@@ -223,10 +232,12 @@ plt.show()
 plt.close(fig)
 
 s = d1[py, px] + d2[py, px]
-expected = train_cw[0] + W0 * np.exp(-s**2 / (2 * SIGMA**2))
+expected = train_cw[0] + W0 * np.exp(-(s**2) / (2 * SIGMA**2))
 print(f"at ({py}, {px}): d1 = {d1[py, px]:.3f}, d2 = {d2[py, px]:.3f}")
-print(f"expected: w = w_membrane + w0 exp(-(d1+d2)^2 / (2 sigma^2)) = {expected:.5f}, got: {wmap[py, px]:.5f}, "
-      f"match: {abs(expected - wmap[py, px]) < 1e-4}")
+print(
+    f"expected: w = w_membrane + w0 exp(-(d1+d2)^2 / (2 sigma^2)) = {expected:.5f}, got: {wmap[py, px]:.5f}, "
+    f"match: {abs(expected - wmap[py, px]) < 1e-4}"
+)
 assert abs(expected - wmap[py, px]) < 1e-4
 
 # %% [markdown]
@@ -274,10 +285,14 @@ plt.close(fig)
 gap = (instances > 0) & (separated == 0)
 # a 2-pixel gap: d1 + d2 = 3 across a straight contact, at most 2 + sqrt(2) at oblique ones; 4 is a safe bound
 expected = syn_cw[0] + W0 * np.exp(-(4.0**2) / (2 * SIGMA**2))
-print(f"{W.label_cells(binary)[1]} cells after separation, from {len(np.unique(instances)) - 1} instances "
-      "(one Voronoi cell is cut in two by the outline of the discs)")
-print(f"expected: weight on every inserted border pixel >= w_membrane + w0 exp(-4^2 / (2 sigma^2)) = {expected:.4f}, "
-      f"got: min {syn_w[gap].min():.4f}, match: {syn_w[gap].min() >= expected - 1e-4}")
+print(
+    f"{W.label_cells(binary)[1]} cells after separation, from {len(np.unique(instances)) - 1} instances "
+    "(one Voronoi cell is cut in two by the outline of the discs)"
+)
+print(
+    f"expected: weight on every inserted border pixel >= w_membrane + w0 exp(-4^2 / (2 sigma^2)) = {expected:.4f}, "
+    f"got: min {syn_w[gap].min():.4f}, match: {syn_w[gap].min() >= expected - 1e-4}"
+)
 assert syn_w[gap].min() >= expected - 1e-4
 
 # %% [markdown]
@@ -290,21 +305,23 @@ assert syn_w[gap].min() >= expected - 1e-4
 # %%
 crop = np.s_[170:330, 170:330]
 grid_w0, grid_sigma = [5.0, 10.0, 20.0], [2.5, 5.0, 10.0]
-maps = {(a, s): W.border_weight_map(labels[z0][crop], a, s, class_weights=train_cw)
-        for a in grid_w0 for s in grid_sigma}
+maps = {
+    (a, s): W.border_weight_map(labels[z0][crop], a, s, class_weights=train_cw) for a in grid_w0 for s in grid_sigma
+}
 vmax = max(m.max() for m in maps.values())
 fig, axes = plt.subplots(3, 3, figsize=(11, 11))
 for i, a in enumerate(grid_w0):
     for j, s in enumerate(grid_sigma):
         im = axes[i, j].imshow(maps[a, s], cmap="jet", vmin=0, vmax=vmax)
-        axes[i, j].set_title(f"w0 = {a:g}, sigma = {s:g}" + ("  (paper)" if (a, s) == (W0, SIGMA) else ""),
-                             fontsize=10)
+        axes[i, j].set_title(f"w0 = {a:g}, sigma = {s:g}" + ("  (paper)" if (a, s) == (W0, SIGMA) else ""), fontsize=10)
         axes[i, j].set_axis_off()
 fig.colorbar(im, ax=axes, fraction=0.025)
 save_figure(fig, "02_w0_sigma", RESULTS)
 plt.show()
 plt.close(fig)
-print(f"border term where d1 + d2 = 10 px: w0 exp(-10^2 / (2 sigma^2)) = w0 e^-2 = {W0 * np.exp(-10**2 / (2 * SIGMA**2)):.2f}")
+print(
+    f"border term where d1 + d2 = 10 px: w0 exp(-10^2 / (2 sigma^2)) = w0 e^-2 = {W0 * np.exp(-(10**2) / (2 * SIGMA**2)):.2f}"
+)
 
 # %% [markdown]
 # ## The loss on a toy prediction (eq. 1)
@@ -326,24 +343,31 @@ mem_idx = np.flatnonzero(target_np == 0)
 order = mem_idx[np.argsort(w_np.ravel()[mem_idx], kind="stable")]
 rows = []
 target = torch.from_numpy(target_np)[None]
-for name, wrong in [("A: merges cells (largest w)", order[-n_wrong:]), ("B: thins membranes (smallest w)", order[:n_wrong])]:
+for name, wrong in [
+    ("A: merges cells (largest w)", order[-n_wrong:]),
+    ("B: thins membranes (smallest w)", order[:n_wrong]),
+]:
     pred = target_np.copy().ravel()
     pred[wrong] = 1
     pred = pred.reshape(target_np.shape)
     logits = torch.from_numpy(np.stack([pred == 0, pred == 1]).astype(np.float32) * 4.0 - 2.0)[None]
     ones = torch.ones_like(target, dtype=torch.float32)
     weight = torch.from_numpy(w_np)[None]
-    rows.append({
-        "prediction": name,
-        "plain CE (w = 1)": weighted_cross_entropy(logits, target, ones).item(),
-        "eq. 1, normalize='weights'": weighted_cross_entropy(logits, target, weight, "weights").item(),
-        "eq. 1, normalize='pixels'": weighted_cross_entropy(logits, target, weight, "pixels").item(),
-    })
+    rows.append(
+        {
+            "prediction": name,
+            "plain CE (w = 1)": weighted_cross_entropy(logits, target, ones).item(),
+            "eq. 1, normalize='weights'": weighted_cross_entropy(logits, target, weight, "weights").item(),
+            "eq. 1, normalize='pixels'": weighted_cross_entropy(logits, target, weight, "pixels").item(),
+        }
+    )
 toy = pd.DataFrame(rows)
 print(toy.to_string(index=False))
 plain = torch.nn.functional.cross_entropy(logits, target).item()
-print(f"expected: plain CE from torch.nn.functional.cross_entropy = {plain:.6f}, "
-      f"got: {rows[-1]['plain CE (w = 1)']:.6f}, match: {abs(plain - rows[-1]['plain CE (w = 1)']) < 1e-6}")
+print(
+    f"expected: plain CE from torch.nn.functional.cross_entropy = {plain:.6f}, "
+    f"got: {rows[-1]['plain CE (w = 1)']:.6f}, match: {abs(plain - rows[-1]['plain CE (w = 1)']) < 1e-6}"
+)
 assert abs(plain - rows[-1]["plain CE (w = 1)"]) < 1e-6
 assert abs(rows[0]["plain CE (w = 1)"] - rows[1]["plain CE (w = 1)"]) < 1e-6
 assert rows[0]["eq. 1, normalize='weights'"] > 3 * rows[1]["eq. 1, normalize='weights'"]
@@ -363,12 +387,18 @@ stack_maps = W.weight_maps(labels, W0, SIGMA, class_weights=train_cw)
 trng = np.random.default_rng(1)
 zs = np.asarray(train_idx)[trng.integers(0, len(train_idx), N_TILES)]  # tiles of training slices only
 ys0, xs0 = trng.integers(0, 512 - 388 + 1, N_TILES), trng.integers(0, 512 - 388 + 1, N_TILES)
-tile_means = np.array([stack_maps[z, y:y + 388, x:x + 388].mean(dtype=np.float64) for z, y, x in zip(zs, ys0, xs0)])
+tile_means = np.array(
+    [stack_maps[z, y : y + 388, x : x + 388].mean(dtype=np.float64) for z, y, x in zip(zs, ys0, xs0, strict=False)]
+)
 q05, q50, q95 = np.percentile(tile_means, [5, 50, 95])
-print(f"mean weight of a 388x388 tile over {N_TILES} random tiles: median {q50:.3f}, 5-95% {q05:.3f}-{q95:.3f}, "
-      f"min {tile_means.min():.3f}, max {tile_means.max():.3f}")
-print(f"expected: tile-to-tile factor of 'weights' vs 'pixels' (95% / 5% quantile) < 1.5, got: {q95 / q05:.3f}, "
-      f"match: {q95 / q05 < 1.5}")
+print(
+    f"mean weight of a 388x388 tile over {N_TILES} random tiles: median {q50:.3f}, 5-95% {q05:.3f}-{q95:.3f}, "
+    f"min {tile_means.min():.3f}, max {tile_means.max():.3f}"
+)
+print(
+    f"expected: tile-to-tile factor of 'weights' vs 'pixels' (95% / 5% quantile) < 1.5, got: {q95 / q05:.3f}, "
+    f"match: {q95 / q05 < 1.5}"
+)
 assert q95 / q05 < 1.5
 print(f"90% of the tiles' factors lie within {q05 / q50 - 1:+.0%} .. {q95 / q50 - 1:+.0%} of the median")
 mean_w = float(stack_maps[train_idx].mean(dtype=np.float64))
@@ -409,14 +439,18 @@ if bench_path is not None and bench_path.is_file():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     bench_result = bench.run(SLICES, repeats=BENCH_REPEATS)
-    print(f"expected: max |fast - per-cell EDT| < 1e-4, got: {bench_result['max_abs_diff']:.2e}, "
-          f"match: {bench_result['max_abs_diff'] < 1e-4}")
+    print(
+        f"expected: max |fast - per-cell EDT| < 1e-4, got: {bench_result['max_abs_diff']:.2e}, "
+        f"match: {bench_result['max_abs_diff'] < 1e-4}"
+    )
     print(f"expected: speed ratio >= 20, got: {bench_result['ratio']:.1f}, match: {bench_result['ratio'] >= 20}")
     assert bench_result["max_abs_diff"] < 1e-4
     assert bench_result["ratio"] >= 20
 else:  # outside a checkout (e.g. Colab installs the package only): no benchmarks/ folder
-    print("benchmarks/weight_maps.py not found (not a checkout of unet-repro, e.g. Colab): the timings are skipped "
-          "(left empty in the table); exactness is still checked, against one full-image EDT per cell")
+    print(
+        "benchmarks/weight_maps.py not found (not a checkout of unet-repro, e.g. Colab): the timings are skipped "
+        "(left empty in the table); exactness is still checked, against one full-image EDT per cell"
+    )
     from scipy import ndimage
 
     def per_cell_edt_map(label: np.ndarray) -> np.ndarray:
@@ -432,12 +466,24 @@ else:  # outside a checkout (e.g. Colab installs the package only): no benchmark
             out = out + (cells_z == 0) * W0 * np.exp(-((d1_z + d2_z) ** 2) / (2 * SIGMA**2))
         return out
 
-    diff = max(float(np.abs(W.border_weight_map(labels[z], W0, SIGMA, class_weights=train_cw) - per_cell_edt_map(labels[z])).max())
-               for z in SLICES)
+    diff = max(
+        float(
+            np.abs(
+                W.border_weight_map(labels[z], W0, SIGMA, class_weights=train_cw) - per_cell_edt_map(labels[z])
+            ).max()
+        )
+        for z in SLICES
+    )
     print(f"expected: max |fast - per-cell EDT| < 1e-4, got: {diff:.2e}, match: {diff < 1e-4}")
     assert diff < 1e-4
-    bench_result = {"slices": SLICES, "cells": [np.nan] * len(SLICES), "t_baseline": [np.nan] * len(SLICES),
-                    "t_fast": [np.nan] * len(SLICES), "ratio": np.nan, "max_abs_diff": diff}
+    bench_result = {
+        "slices": SLICES,
+        "cells": [np.nan] * len(SLICES),
+        "t_baseline": [np.nan] * len(SLICES),
+        "t_fast": [np.nan] * len(SLICES),
+        "ratio": np.nan,
+        "max_abs_diff": diff,
+    }
 
 # %% [markdown]
 # The full benchmark on all 30 slices (`python benchmarks/weight_maps.py`) writes its timings to
@@ -466,26 +512,37 @@ for i, z in enumerate(SLICES):
     wz = stack_maps[z]
     cz = W.class_balance(labels[z])
     term = wz - np.where(labels[z] == 0, train_cw[0], train_cw[1])
-    table_rows.append({
-        "slice": str(z),
-        "cells": W.label_cells(labels[z])[1],
-        "membrane_fraction": float((labels[z] == 0).mean()),
-        "w_membrane_slice": cz[0], "w_cell_slice": cz[1],
-        "w_membrane_used": train_cw[0], "w_cell_used": train_cw[1],
-        "w_mean": float(wz.mean(dtype=np.float64)), "w_max": float(wz.max()),
-        "w_q50": float(np.quantile(wz, 0.5)), "w_q90": float(np.quantile(wz, 0.9)),
-        "w_q99": float(np.quantile(wz, 0.99)),
-        "frac_w_gt_2": float((wz > 2).mean()), "frac_border_term_gt_1": float((term > 1).mean()),
-        "t_per_cell_edt_s": bench_result["t_baseline"][i], "t_unet_repro_s": bench_result["t_fast"][i],
-        "speed_ratio": bench_result["t_baseline"][i] / bench_result["t_fast"][i],
-    })
+    table_rows.append(
+        {
+            "slice": str(z),
+            "cells": W.label_cells(labels[z])[1],
+            "membrane_fraction": float((labels[z] == 0).mean()),
+            "w_membrane_slice": cz[0],
+            "w_cell_slice": cz[1],
+            "w_membrane_used": train_cw[0],
+            "w_cell_used": train_cw[1],
+            "w_mean": float(wz.mean(dtype=np.float64)),
+            "w_max": float(wz.max()),
+            "w_q50": float(np.quantile(wz, 0.5)),
+            "w_q90": float(np.quantile(wz, 0.9)),
+            "w_q99": float(np.quantile(wz, 0.99)),
+            "frac_w_gt_2": float((wz > 2).mean()),
+            "frac_border_term_gt_1": float((term > 1).mean()),
+            "t_per_cell_edt_s": bench_result["t_baseline"][i],
+            "t_unet_repro_s": bench_result["t_fast"][i],
+            "speed_ratio": bench_result["t_baseline"][i] / bench_result["t_fast"][i],
+        }
+    )
 table = pd.DataFrame(table_rows)
 float_note = "float32 map statistics: allow last-digit differences of exp/rounding across CPUs"
-kinds = {c: Stochastic(1e-5, float_note) for c in
-         ["w_mean", "w_max", "w_q50", "w_q90", "w_q99"]}  # class weights and fractions: pixel counts, exact
-kinds |= {c: Stochastic(1e-6, "a pixel fraction: one pixel of 512x512 is 3.8e-6; the map is deterministic")
-          for c in ["frac_w_gt_2", "frac_border_term_gt_1"]}
-kinds |= {c: "measured" for c in ["t_per_cell_edt_s", "t_unet_repro_s", "speed_ratio"]}
+kinds = {
+    c: Stochastic(1e-5, float_note) for c in ["w_mean", "w_max", "w_q50", "w_q90", "w_q99"]
+}  # class weights and fractions: pixel counts, exact
+kinds |= {
+    c: Stochastic(1e-6, "a pixel fraction: one pixel of 512x512 is 3.8e-6; the map is deterministic")
+    for c in ["frac_w_gt_2", "frac_border_term_gt_1"]
+}
+kinds |= dict.fromkeys(["t_per_cell_edt_s", "t_unet_repro_s", "speed_ratio"], "measured")
 path = write_table(table, "02_weight_maps", RESULTS, kinds=kinds)
 print(path)
 table.T
@@ -496,6 +553,8 @@ table.T
 # border term alone adds more than 1, the thin membranes between close cells that training is forced to learn.
 
 # %%
-print(f"w_membrane = {train_cw[0]:.4f} > 2 > w_cell = {train_cw[1]:.4f}: {train_cw[0] > 2 > train_cw[1]}; "
-      f"frac_w_gt_2 == membrane_fraction on every row: {(table.frac_w_gt_2 == table.membrane_fraction).all()}")
+print(
+    f"w_membrane = {train_cw[0]:.4f} > 2 > w_cell = {train_cw[1]:.4f}: {train_cw[0] > 2 > train_cw[1]}; "
+    f"frac_w_gt_2 == membrane_fraction on every row: {(table.frac_w_gt_2 == table.membrane_fraction).all()}"
+)
 assert train_cw[0] > 2 > train_cw[1] and (table.frac_w_gt_2 == table.membrane_fraction).all()

@@ -53,6 +53,7 @@ out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ 
 
 # %%
 from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
+
 RESULTS = default_results_dir(profile, out_dir)
 
 # %%
@@ -120,15 +121,35 @@ fig, ax = plt.subplots(figsize=(7, 7))
 ax.imshow(image0, cmap="gray")
 ax.add_patch(plt.Rectangle((CROP, CROP), OUT, OUT, fill=False, ec="yellow", lw=1, ls="--"))
 step = 26
-rr, cc = np.mgrid[step // 2:TILE:step, step // 2:TILE:step]
-ax.quiver(cc, rr, scale * field[1][rr, cc], scale * field[0][rr, cc], angles="xy", scale_units="xy", scale=1,
-          color="black", width=0.003)
+rr, cc = np.mgrid[step // 2 : TILE : step, step // 2 : TILE : step]
+ax.quiver(
+    cc,
+    rr,
+    scale * field[1][rr, cc],
+    scale * field[0][rr, cc],
+    angles="xy",
+    scale_units="xy",
+    scale=1,
+    color="black",
+    width=0.003,
+)
 R, C = np.meshgrid(rows, cols, indexing="ij")
-ax.quiver(C, R, scale * params.controls[1], scale * params.controls[0], angles="xy", scale_units="xy", scale=1,
-          color="red", width=0.007)
+ax.quiver(
+    C,
+    R,
+    scale * params.controls[1],
+    scale * params.controls[0],
+    angles="xy",
+    scale_units="xy",
+    scale=1,
+    color="red",
+    width=0.007,
+)
 ax.plot(C, R, "o", color="red", ms=5)
-ax.set_title("3x3 control displacements (red) and the bicubic field (black), arrows x5\n"
-             "yellow: the 388x388 output window of the 572x572 tile")
+ax.set_title(
+    "3x3 control displacements (red) and the bicubic field (black), arrows x5\n"
+    "yellow: the 388x388 output window of the 572x572 tile"
+)
 ax.set_xlim(-40, TILE + 40)
 ax.set_ylim(TILE + 40, -40)
 save_figure(fig, "03_field", RESULTS)
@@ -136,10 +157,14 @@ plt.show()
 plt.close(fig)
 
 centre = rows[1]  # the middle control point of a 572 tile lies between pixels
-err_c = max(abs(float(ndimage.map_coordinates(field[a], [[centre], [centre]], order=1)[0]) - params.controls[a][1, 1])
-            for a in range(2))
-print(f"middle control point at ({centre}, {centre}); the field read there by linear interpolation differs from "
-      f"the drawn vector by {err_c:.1e} px")
+err_c = max(
+    abs(float(ndimage.map_coordinates(field[a], [[centre], [centre]], order=1)[0]) - params.controls[a][1, 1])
+    for a in range(2)
+)
+print(
+    f"middle control point at ({centre}, {centre}); the field read there by linear interpolation differs from "
+    f"the drawn vector by {err_c:.1e} px"
+)
 assert centre == (TILE - 1) / 2 and err_c < 1e-3
 
 # %% [markdown]
@@ -154,8 +179,8 @@ from matplotlib.colors import ListedColormap
 
 RED, CYAN = ListedColormap(["red"]), ListedColormap(["cyan"])
 lattice = np.zeros((TILE, TILE), dtype=np.uint8)  # lines every 32 px, deformed with the tile to show the field
-lattice[CROP % 32::32, :] = 1
-lattice[:, CROP % 32::32] = 1
+lattice[CROP % 32 :: 32, :] = 1
+lattice[:, CROP % 32 :: 32] = 1
 
 
 def overlay(ax, img, lab, title, lines=None):
@@ -179,8 +204,10 @@ for ax in axes.flat[1:]:
     img_d, lab_d, _ = elastic.apply(p, image0, label0)
     _, lines_d, _ = elastic.apply(p, image0, lattice)
     overlay(ax, img_d, lab_d, "elastic, 3x3 grid, sigma 10 px", lines_d)
-fig.suptitle("Elastic deformations of one training tile: 388x388 output window, membrane label in red,\n"
-             "a 32-px lattice deformed with the same field in cyan")
+fig.suptitle(
+    "Elastic deformations of one training tile: 388x388 output window, membrane label in red,\n"
+    "a 32-px lattice deformed with the same field in cyan"
+)
 save_figure(fig, "03_deformed_examples", RESULTS)
 plt.show()
 plt.close(fig)
@@ -235,26 +262,34 @@ for name, grid, sigma in configs:
     topo["changed"] = changed
     per_tile.append(topo)
     step_se.append(1.25 * float(np.std(steps)) / math.sqrt(N_FIELDS))  # SE of a median
-    rows_out.append({
-        "config": name, "grid": grid, "sigma_px": sigma, "n_fields": N_FIELDS, "n_tiles": N_TILES,
-        "control_std_px": float(at_controls.std()),
-        "control_mean_px": float(at_controls.mean()),
-        "pixel_rms_px": math.sqrt(pixel_sq / N_FIELDS),
-        "max_step_px": float(np.median(steps)),
-        "min_jacobian_det": min_det,
-        "label_changed_frac": float(np.mean(changed)),
-        "cells_before": float(topo["before"].mean()),
-        "cells_after": float(topo["after"].mean()),
-        "merged_per_tile": float(topo["merged"].mean()),
-        "split_per_tile": float(topo["split"].mean()),
-        "vanished_per_tile": float(topo["vanished"].mean()),
-    })
+    rows_out.append(
+        {
+            "config": name,
+            "grid": grid,
+            "sigma_px": sigma,
+            "n_fields": N_FIELDS,
+            "n_tiles": N_TILES,
+            "control_std_px": float(at_controls.std()),
+            "control_mean_px": float(at_controls.mean()),
+            "pixel_rms_px": math.sqrt(pixel_sq / N_FIELDS),
+            "max_step_px": float(np.median(steps)),
+            "min_jacobian_det": min_det,
+            "label_changed_frac": float(np.mean(changed)),
+            "cells_before": float(topo["before"].mean()),
+            "cells_after": float(topo["after"].mean()),
+            "merged_per_tile": float(topo["merged"].mean()),
+            "split_per_tile": float(topo["split"].mean()),
+            "vanished_per_tile": float(topo["vanished"].mean()),
+        }
+    )
 stats = pd.DataFrame(rows_out)
 for r in stats.itertuples():
-    print(f"{r.config}: control std {r.control_std_px:.2f} px, per-pixel rms {r.pixel_rms_px:.2f} px, "
-          f"no fold: {r.min_jacobian_det > 0}; {100 * r.label_changed_frac:.1f}% of label pixels change; per tile "
-          f"{r.merged_per_tile:.2f} merges, {r.split_per_tile:.2f} splits, {r.vanished_per_tile:.2f} vanished "
-          f"of {r.cells_before:.0f} cells")
+    print(
+        f"{r.config}: control std {r.control_std_px:.2f} px, per-pixel rms {r.pixel_rms_px:.2f} px, "
+        f"no fold: {r.min_jacobian_det > 0}; {100 * r.label_changed_frac:.1f}% of label pixels change; per tile "
+        f"{r.merged_per_tile:.2f} merges, {r.split_per_tile:.2f} splits, {r.vanished_per_tile:.2f} vanished "
+        f"of {r.cells_before:.0f} cells"
+    )
 stats
 
 # %% [markdown]
@@ -277,18 +312,27 @@ from IPython.display import Markdown, display
 train_idx = split_train_heldout(data.train_images.shape[0])[0]
 gray = gray_value_ranges(data.train_images[train_idx])
 default = Augmenter()
-display(Markdown(
-    f"On training slices {train_idx[0]}-{train_idx[-1]}, per-slice means stray by "
-    f"{gray.mean_offset[0]:+.3f}..{gray.mean_offset[1]:+.3f} from their average and per-slice standard "
-    f"deviations by a factor {gray.std_factor[0]:.3f}..{gray.std_factor[1]:.3f}, so brightness is uniform in "
-    f"[{gray.brightness[0]:g}, {gray.brightness[1]:g}] and contrast and gamma are log-uniform in "
-    f"[{gray.contrast[0]:g}, {gray.contrast[1]:g}]. Rotation: up to {default.max_rotation_deg:g} degrees either "
-    f"way; flips: probability {default.p_flip_rows:g} per axis; shift: up to {default.max_shift:g} px per axis."
-))
+display(
+    Markdown(
+        f"On training slices {train_idx[0]}-{train_idx[-1]}, per-slice means stray by "
+        f"{gray.mean_offset[0]:+.3f}..{gray.mean_offset[1]:+.3f} from their average and per-slice standard "
+        f"deviations by a factor {gray.std_factor[0]:.3f}..{gray.std_factor[1]:.3f}, so brightness is uniform in "
+        f"[{gray.brightness[0]:g}, {gray.brightness[1]:g}] and contrast and gamma are log-uniform in "
+        f"[{gray.contrast[0]:g}, {gray.contrast[1]:g}]. Rotation: up to {default.max_rotation_deg:g} degrees either "
+        f"way; flips: probability {default.p_flip_rows:g} per axis; shift: up to {default.max_shift:g} px per axis."
+    )
+)
 ok = (default.brightness, default.contrast, default.gamma) == (gray.brightness, gray.contrast, gray.gamma)
-print(f"expected: Augmenter's gray-value defaults = the measured ranges, got: "
-      f"{(default.brightness, default.contrast, default.gamma)}, match: {ok}")
-assert ok and default.max_shift == 2**4 and default.max_rotation_deg == 180 and default.p_flip_rows == default.p_flip_cols == 0.5
+print(
+    f"expected: Augmenter's gray-value defaults = the measured ranges, got: "
+    f"{(default.brightness, default.contrast, default.gamma)}, match: {ok}"
+)
+assert (
+    ok
+    and default.max_shift == 2**4
+    and default.max_rotation_deg == 180
+    and default.p_flip_rows == default.p_flip_cols == 0.5
+)
 
 base = Augmenter.none()
 identity = base.sample(np.random.default_rng(0))  # parameters that change nothing
@@ -303,7 +347,7 @@ examples = [
     ("full Augmenter (draw 2)", Augmenter().sample(np.random.default_rng(SEED + 2))),
 ]
 fig, axes = plt.subplots(2, 4, figsize=(13, 6.8))
-for ax, (title, p) in zip(axes.flat, examples):
+for ax, (title, p) in zip(axes.flat, examples, strict=False):
     img_a, lab_a, _ = Augmenter().apply(p, image0, label0)
     gray_only = title.split()[0] in ("original", "brightness", "contrast", "gamma")  # label unchanged: not drawn
     overlay(ax, img_a, None if gray_only else lab_a, title)
@@ -344,8 +388,10 @@ for r in range(N_TIMING + 2):
         t_ed.append(t2 - t1)
 ms_ours = 1e3 * float(np.median(t_ours))
 ms_ed = 1e3 * float(np.median(t_ed)) if elasticdeform is not None else float("nan")
-print(f"572x572 image + label: unet_repro {ms_ours:.1f} ms, elasticdeform {ms_ed:.1f} ms, "
-      f"speed-up {ms_ed / ms_ours:.1f}x (target >= 2x)")
+print(
+    f"572x572 image + label: unet_repro {ms_ours:.1f} ms, elasticdeform {ms_ed:.1f} ms, "
+    f"speed-up {ms_ed / ms_ours:.1f}x (target >= 2x)"
+)
 
 # %% [markdown]
 # ## Results table and checks
@@ -370,17 +416,28 @@ def tile_tol(column: str) -> float:
 
 
 kinds = {
-    "control_std_px": Stochastic(round(4 * se_std, 2), f"4 SE of the std of >= {n_ctrl} normals (2 axes x >= 9 points x n_fields), sigma <= 20 px"),
-    "control_mean_px": Stochastic(round(4 * 20.0 / math.sqrt(n_ctrl), 2), f"4 SE of the mean of >= {n_ctrl} normals, sigma <= 20 px"),
+    "control_std_px": Stochastic(
+        round(4 * se_std, 2),
+        f"4 SE of the std of >= {n_ctrl} normals (2 axes x >= 9 points x n_fields), sigma <= 20 px",
+    ),
+    "control_mean_px": Stochastic(
+        round(4 * 20.0 / math.sqrt(n_ctrl), 2), f"4 SE of the mean of >= {n_ctrl} normals, sigma <= 20 px"
+    ),
     "pixel_rms_px": Stochastic(round(4 * se_std * 3, 2), "pixels are correlated: 3x the control-std tolerance"),
     "max_step_px": Stochastic(float(f"{4 * max(step_se):.2g}"), f"4 SE of a median over {N_FIELDS} draws"),
     "min_jacobian_det": Stochastic(0.1, f"the minimum over {N_FIELDS} draws: an extreme value, seed-dependent"),
     "label_changed_frac": Stochastic(tile_tol("changed"), f"4 SE of a mean over {N_TILES} tiles"),
     "cells_before": Stochastic(tile_tol("before"), f"4 SE of a mean over {N_TILES} random slices"),
     "cells_after": Stochastic(tile_tol("after"), f"4 SE of a mean over {N_TILES} random slices"),
-    "merged_per_tile": Stochastic(max(tile_tol("merged"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"),
-    "split_per_tile": Stochastic(max(tile_tol("split"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"),
-    "vanished_per_tile": Stochastic(max(tile_tol("vanished"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"),
+    "merged_per_tile": Stochastic(
+        max(tile_tol("merged"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"
+    ),
+    "split_per_tile": Stochastic(
+        max(tile_tol("split"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"
+    ),
+    "vanished_per_tile": Stochastic(
+        max(tile_tol("vanished"), 0.25), f"4 SE (at least 0.25) of a mean count over {N_TILES} tiles"
+    ),
     "ms_unet_repro": "measured",
     "ms_elasticdeform": "measured",
     "speedup": "measured",

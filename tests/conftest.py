@@ -20,8 +20,10 @@ def data_unavailable(reason: str) -> None:
     message = f"ISBI 2012 data not available: {reason}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI=true: the data tests must run)", pytrace=False)
-    pytest.skip(f"{message}. Set UNET_REPRO_DATA to a folder holding the three TIFFs, or run once with network "
-                "access to fill the user cache")
+    pytest.skip(
+        f"{message}. Set UNET_REPRO_DATA to a folder holding the three TIFFs, or run once with network "
+        "access to fill the user cache"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -98,7 +98,9 @@ def test_field_is_smooth():
 def test_field_matches_elasticdeform():
     """Same control displacements -> the same per-pixel field as the elasticdeform package."""
     elasticdeform = pytest.importorskip(
-        "elasticdeform", reason="elasticdeform (the augmentation benchmark's baseline) is not installed; `make benchmarks` installs it")
+        "elasticdeform",
+        reason="elasticdeform (the augmentation benchmark's baseline) is not installed; `make benchmarks` installs it",
+    )
     h, w = 60, 90
     controls = np.random.default_rng(4).normal(size=(2, 3, 3)) * 4.0
     yy, xx = np.meshgrid(np.arange(h, dtype=float), np.arange(w, dtype=float), indexing="ij")
@@ -125,8 +127,11 @@ def _keys_reference(image: np.ndarray, coords: np.ndarray, a: float = -0.75) -> 
 
     def kernel(s: np.ndarray) -> np.ndarray:
         s = np.abs(s)
-        return np.where(s <= 1, (a + 2) * s**3 - (a + 3) * s**2 + 1,
-                        np.where(s < 2, a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a, 0.0))
+        return np.where(
+            s <= 1,
+            (a + 2) * s**3 - (a + 3) * s**2 + 1,
+            np.where(s < 2, a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a, 0.0),
+        )
 
     y, x = coords
     y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
@@ -155,8 +160,9 @@ def test_label_and_weight_resampling_match_scipy_mirror():
     coords = np.stack([rng.uniform(-15, 54, (30, 33)), rng.uniform(-15, 66, (30, 33))])
     _, lab, wt = resample(image, coords, label, weight)
     np.testing.assert_array_equal(lab, ndimage.map_coordinates(label, coords, order=0, mode="mirror"))
-    np.testing.assert_allclose(wt, ndimage.map_coordinates(weight.astype(float), coords, order=1, mode="mirror"),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        wt, ndimage.map_coordinates(weight.astype(float), coords, order=1, mode="mirror"), atol=1e-4
+    )
     assert wt.min() >= weight.min() and wt.max() <= weight.max()
 
 
@@ -216,7 +222,7 @@ def test_determinism_per_seed():
     aug = Augmenter()
     x = aug(image, label, np.random.default_rng(7), weight)
     y = aug(image, label, np.random.default_rng(7), weight)
-    for u, v in zip(x, y):
+    for u, v in zip(x, y, strict=False):
         np.testing.assert_array_equal(u, v)
 
 

@@ -18,8 +18,15 @@ HINT = "pass a model.pt written by `python -m unet_repro.train`"
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = {"base_channels": 2, "depth": 2, "tile": 92, "eval_tile": 92, "iterations": 6, "checkpoint_every": 2,
-            "tta": "none"}
+    base = {
+        "base_channels": 2,
+        "depth": 2,
+        "tile": 92,
+        "eval_tile": 92,
+        "iterations": 6,
+        "checkpoint_every": 2,
+        "tta": "none",
+    }
     return TrainConfig(**{**base, **kw})
 
 
@@ -44,16 +51,29 @@ def test_model_file_of_the_dict_era_still_loads(tmp_path):
     """Files written before UNetConfig (``model_config`` as the keyword dict of UNet) load unchanged."""
     torch.manual_seed(0)
     model = UNet(base_channels=2, depth=2)
-    old_config = {"in_channels": 1, "num_classes": 2, "base_channels": 2, "depth": 2, "padding": "valid",
-                  "upsampling": "transpose", "batch_norm": False, "dropout": 0.5}
-    old = {"state_dict": model.state_dict(), "model_config": old_config, "train_config": {},
-           "input_scaling": "grey value / 255"}
+    old_config = {
+        "in_channels": 1,
+        "num_classes": 2,
+        "base_channels": 2,
+        "depth": 2,
+        "padding": "valid",
+        "upsampling": "transpose",
+        "batch_norm": False,
+        "dropout": 0.5,
+    }
+    old = {
+        "state_dict": model.state_dict(),
+        "model_config": old_config,
+        "train_config": {},
+        "input_scaling": "grey value / 255",
+    }
     torch.save(old, tmp_path / "old.pt")
     assert _same(C.load_model(tmp_path / "old.pt").state_dict(), model.state_dict())
 
 
-@pytest.mark.parametrize("kind", ["garbage", "text", "list", "checkpoint", "no model_config", "wrong config",
-                                  "wrong weights"])
+@pytest.mark.parametrize(
+    "kind", ["garbage", "text", "list", "checkpoint", "no model_config", "wrong config", "wrong weights"]
+)
 def test_load_model_on_a_file_that_is_not_a_model(tmp_path, kind):
     path = tmp_path / f"{kind.replace(' ', '_')}.pt"
     good = UNet(base_channels=2, depth=2)
@@ -118,8 +138,12 @@ def test_resume_refuses_another_configuration(tmp_path):
     for free in ({"checkpoint_every": 3}, {"threads": 2}, {"eval_tile": 188}, {"tta": "d4"}):
         C.resume(path, _cfg(**free), *_state())  # settings that do not change the weights may change
         C.check_resumable(_cfg(**free), tmp_path)
-    for changed, shown in (({"lr": 0.1}, "'lr': (0.001, 0.1)"), ({"iterations": 7}, "'iterations': (6, 7)"),
-                           ({"seed": 1}, "'seed': (0, 1)"), ({"augment": False}, "'augment': (True, False)")):
+    for changed, shown in (
+        ({"lr": 0.1}, "'lr': (0.001, 0.1)"),
+        ({"iterations": 7}, "'iterations': (6, 7)"),
+        ({"seed": 1}, "'seed': (0, 1)"),
+        ({"augment": False}, "'augment': (True, False)"),
+    ):
         for check_resume in (True, False):
             with pytest.raises(ValueError) as e:
                 if check_resume:
@@ -149,9 +173,11 @@ def test_resume_of_a_file_that_is_not_a_checkpoint(tmp_path, content):
 
 def test_loading_a_model_needs_no_training_code(tmp_path):
     C.save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
-    code = ("import sys\nfrom unet_repro.checkpoint import load_model\n"
-            f"load_model({str(tmp_path / 'model.pt')!r})\n"
-            "print(sorted(m for m in sys.modules if m.startswith('unet_repro.')))")
+    code = (
+        "import sys\nfrom unet_repro.checkpoint import load_model\n"
+        f"load_model({str(tmp_path / 'model.pt')!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('unet_repro.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
     assert "unet_repro.checkpoint" in loaded and "unet_repro.train" not in loaded, loaded

@@ -148,8 +148,11 @@ def test_predict_cuda_without_cuda(files):
 
 def test_debug_variable_shows_the_traceback(files):
     """UNET_REPRO_DEBUG=1 keeps the traceback (for bug reports); without it, one line."""
-    proc = _run([sys.executable, "-m", "unet_repro.predict", *_predict_argv(["--model", "garbage.pt"])], files,
-                env={**ENV, "UNET_REPRO_DEBUG": "1"})
+    proc = _run(
+        [sys.executable, "-m", "unet_repro.predict", *_predict_argv(["--model", "garbage.pt"])],
+        files,
+        env={**ENV, "UNET_REPRO_DEBUG": "1"},
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
@@ -158,8 +161,10 @@ def test_debug_variable_shows_the_traceback(files):
 TRAIN_REPORTED = {
     "tile 100": (["--tile", "100"], ["input size 100", "Nearest valid sizes"]),
     "out is a file": (["--out", "a_file"], ["a_file is a file", "give a folder"]),
-    "resume another configuration": (["--out", "run8", "--resume"],
-                                     ["cannot resume", "base_channels", "another --out folder"]),
+    "resume another configuration": (
+        ["--out", "run8", "--resume"],
+        ["cannot resume", "base_channels", "another --out folder"],
+    ),
 }
 TRAIN_MORE = {
     "out under a file": (["--out", "a_file/run"], ["a_file is a file"]),
@@ -199,12 +204,23 @@ def test_train_without_data_is_one_line(files, capsys, monkeypatch):
     from unet_repro import data
 
     def no_data(*args, **kwargs):
-        raise data.DownloadError("could not download the ISBI 2012 data into /x.\ntrain-volume.tif:\n    offline\n"
-                                 "Put the files there by hand.")
+        raise data.DownloadError(
+            "could not download the ISBI 2012 data into /x.\ntrain-volume.tif:\n    offline\n"
+            "Put the files there by hand."
+        )
 
     monkeypatch.setattr(data, "load_isbi2012", no_data)
-    _main_error("train", _train_argv(["--iterations", "1", "--out", "run_nodata"]), files, capsys, monkeypatch,
-                "could not download the ISBI 2012 data", "offline", "Put the files there", "UNET_REPRO_DATA")
+    _main_error(
+        "train",
+        _train_argv(["--iterations", "1", "--out", "run_nodata"]),
+        files,
+        capsys,
+        monkeypatch,
+        "could not download the ISBI 2012 data",
+        "offline",
+        "Put the files there",
+        "UNET_REPRO_DATA",
+    )
 
 
 def test_a_bug_keeps_its_traceback(files, monkeypatch):
@@ -223,6 +239,7 @@ def test_a_bug_keeps_its_traceback(files, monkeypatch):
 
 
 # ---- evaluate (imports no torch) ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def seg(tmp_path_factory) -> Path:
@@ -319,11 +336,19 @@ def test_reproduce_without_papermill_is_one_line(tmp_path, capsys, monkeypatch):
         raise ModuleNotFoundError("No module named 'papermill'", name="papermill")
 
     monkeypatch.setattr(reproduce, "run_notebook", no_papermill)
-    _main_error("reproduce", ["--only", "01", "--no-write", "--build", str(tmp_path / "b")], ROOT, capsys,
-                monkeypatch, "'papermill' is not installed", "pip install")
+    _main_error(
+        "reproduce",
+        ["--only", "01", "--no-write", "--build", str(tmp_path / "b")],
+        ROOT,
+        capsys,
+        monkeypatch,
+        "'papermill' is not installed",
+        "pip install",
+    )
 
 
 # ---- the unet-repro command ----------------------------------------------------------------------------------
+
 
 def _entry_point() -> Path:
     exe = Path(sys.executable).parent / ("unet-repro.exe" if os.name == "nt" else "unet-repro")
@@ -336,8 +361,9 @@ def test_entry_point_version_and_dispatch(files):
     proc = _run([str(exe), "--version"], ROOT)
     assert proc.returncode == 0 and proc.stdout.strip() == f"unet-repro {version('unet-repro')}"
     # a verb runs the module's main(), with its own one-line errors and usage name
-    proc = _run([str(exe), "predict", "--model", "model.pt", "--input", "x.tif", "--output", "p.tif",
-                 "--device", "gpu"], files)
+    proc = _run(
+        [str(exe), "predict", "--model", "model.pt", "--input", "x.tif", "--output", "p.tif", "--device", "gpu"], files
+    )
     _one_line_error(proc, "unknown device 'gpu'", "unet-repro predict --help")
     _one_line_error(_run([str(exe), "fit"], ROOT), "unknown command 'fit'", "train, predict, evaluate, reproduce")
     _one_line_error(_run([str(exe)], ROOT), "no command given")

@@ -52,8 +52,11 @@ def test_download_from_local_mirror_verifies_pixels(data_dir, serve, tmp_path):
     root = tmp_path / "isbi"
     data = D.load_isbi2012(root, mirrors=[D.Mirror("local", url)])
     assert sorted(p.name for p in root.iterdir()) == sorted(D.FILES)  # no .part left behind
-    for name, arr in [("train-volume.tif", data.train_images), ("train-labels.tif", data.train_labels),
-                      ("test-volume.tif", data.test_images)]:
+    for name, arr in [
+        ("train-volume.tif", data.train_images),
+        ("train-labels.tif", data.train_labels),
+        ("test-volume.tif", data.test_images),
+    ]:
         assert arr.shape == (30, 512, 512) and arr.dtype == np.uint8
         assert D.pixel_sha256(arr) == D.FILES[name]
     assert set(np.unique(data.train_labels)) == {0, 255}
@@ -68,8 +71,10 @@ def test_falls_back_to_next_mirror_and_maps_file_names(data_dir, serve, tmp_path
     renamed = tmp_path / "renamed"  # like hansbu/CSE527_FinalProject: the labels are label-volume.tif
     renamed.mkdir()
     (renamed / "label-volume.tif").symlink_to(data_dir / "train-labels.tif")
-    mirrors = [D.Mirror("404", serve(empty)),
-               D.Mirror("renamed", serve(renamed), {"train-labels.tif": "label-volume.tif"})]
+    mirrors = [
+        D.Mirror("404", serve(empty)),
+        D.Mirror("renamed", serve(renamed), {"train-labels.tif": "label-volume.tif"}),
+    ]
     root = tmp_path / "isbi"
     D.download_isbi2012(root, mirrors=mirrors, names=["train-labels.tif"], progress=False)
     assert D.pixel_sha256(D.read_stack(root / "train-labels.tif")) == D.FILES["train-labels.tif"]

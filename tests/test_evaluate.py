@@ -40,11 +40,21 @@ def test_table_output_and_module_entry_point(tmp_path, merge_case):
     tifffile.imwrite(tmp_path / "p.tif", prob)
     tifffile.imwrite(tmp_path / "l.tif", lab)
     run = subprocess.run(
-        [sys.executable, "-m", "unet_repro.evaluate", "--proposal", str(tmp_path / "p.tif"), "--labels", str(tmp_path / "l.tif")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "unet_repro.evaluate",
+            "--proposal",
+            str(tmp_path / "p.tif"),
+            "--labels",
+            str(tmp_path / "l.tif"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    line = next(l for l in run.stdout.splitlines() if l.startswith("warping_error"))
+    line = next(row for row in run.stdout.splitlines() if row.startswith("warping_error"))
     assert abs(float(line.split()[1]) - case["warping_error"]) <= 1e-9
 
 

@@ -18,8 +18,20 @@ from unet_repro.pipeline import LossBuffer, StepRunner, TileSource, check_traini
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = dict(profile="custom", base_channels=2, depth=2, tile=92, eval_tile=252, iterations=6, lr=0.01,
-                warmup=2, lr_schedule="cosine", checkpoint_every=3, train_slices=(0, 1), threads=1)
+    base = dict(
+        profile="custom",
+        base_channels=2,
+        depth=2,
+        tile=92,
+        eval_tile=252,
+        iterations=6,
+        lr=0.01,
+        warmup=2,
+        lr_schedule="cosine",
+        checkpoint_every=3,
+        train_slices=(0, 1),
+        threads=1,
+    )
     base.update(kw)
     return T.TrainConfig(**base)
 
@@ -44,8 +56,11 @@ def _model() -> UNet:
 
 def _batch():
     g = torch.Generator().manual_seed(0)
-    return (torch.rand(1, 1, 92, 92, generator=g), torch.randint(0, 2, (1, 92, 92), generator=g),
-            torch.rand(1, 92, 92, generator=g) + 1.0)
+    return (
+        torch.rand(1, 1, 92, 92, generator=g),
+        torch.randint(0, 2, (1, 92, 92), generator=g),
+        torch.rand(1, 92, 92, generator=g) + 1.0,
+    )
 
 
 def test_resolve_amp_modes():
@@ -60,8 +75,9 @@ def test_resolve_amp_modes():
         resolve_amp("fp8", "cpu")
 
 
-@pytest.mark.parametrize(("capability", "expected"),
-                         [((7, 5), (torch.float16, True)), ((9, 0), (torch.bfloat16, False))])
+@pytest.mark.parametrize(
+    ("capability", "expected"), [((7, 5), (torch.float16, True)), ((9, 0), (torch.bfloat16, False))]
+)
 def test_auto_amp_by_gpu_generation(monkeypatch, capability, expected):
     """auto: fp16 with gradient scaling on a T4 (compute capability 7.5), bf16 on Ampere and later."""
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
@@ -178,17 +194,36 @@ def test_gpu_loop_settings_train_the_same_weights(isbi, tmp_path):
     same log, same checkpoint; and a run interrupted and resumed with them ends where an uninterrupted one does."""
     cfg = _tiny(iterations=7, checkpoint_every=3)
     ref = T.train(cfg, tmp_path / "ref", isbi=isbi, progress=False, device="cpu", evaluate=False)
-    gpu = T.train(cfg, tmp_path / "gpu", isbi=isbi, progress=False, device="cpu", evaluate=False,
-                  workers=2, sync_every=4)
+    gpu = T.train(
+        cfg, tmp_path / "gpu", isbi=isbi, progress=False, device="cpu", evaluate=False, workers=2, sync_every=4
+    )
     assert _same(ref.model, gpu.model)
     assert _log(tmp_path / "ref" / "log.csv") == _log(tmp_path / "gpu" / "log.csv") and len(gpu.log) == 7
     ck = [torch.load(tmp_path / d / "checkpoint.pt", weights_only=True) for d in ("ref", "gpu")]
     assert ck[0]["np_rng"] == ck[1]["np_rng"]  # the generator as after step 7, not as far as the threads drew
     # stopped by a time budget after step 1, while the threads had drawn the tiles of steps 2-4 already
-    T.train(cfg, tmp_path / "res", isbi=isbi, progress=False, device="cpu", evaluate=False, workers=2, sync_every=3,
-            max_minutes=1e-6)
-    res = T.train(cfg, tmp_path / "res", isbi=isbi, progress=False, device="cpu", evaluate=False, resume=True,
-                  workers=2, sync_every=3)
+    T.train(
+        cfg,
+        tmp_path / "res",
+        isbi=isbi,
+        progress=False,
+        device="cpu",
+        evaluate=False,
+        workers=2,
+        sync_every=3,
+        max_minutes=1e-6,
+    )
+    res = T.train(
+        cfg,
+        tmp_path / "res",
+        isbi=isbi,
+        progress=False,
+        device="cpu",
+        evaluate=False,
+        resume=True,
+        workers=2,
+        sync_every=3,
+    )
     assert _same(ref.model, res.model)
 
 
@@ -196,13 +231,21 @@ def test_gpu_loop_settings_train_the_same_weights(isbi, tmp_path):
 def test_non_finite_loss_still_names_the_step(isbi, tmp_path, sync_every):
     cfg = _tiny(lr=1e6, warmup=0, lr_schedule="constant", optimizer="sgd", iterations=12, checkpoint_every=0)
     with pytest.raises(FloatingPointError, match=r"at step \d+ \(lr 1e\+06\)"):
-        T.train(cfg, tmp_path / f"nan{sync_every}", isbi=isbi, progress=False, device="cpu", evaluate=False,
-                sync_every=sync_every)
+        T.train(
+            cfg,
+            tmp_path / f"nan{sync_every}",
+            isbi=isbi,
+            progress=False,
+            device="cpu",
+            evaluate=False,
+            sync_every=sync_every,
+        )
 
 
 def test_time_budget_stops_cleanly(isbi, tmp_path):
-    res = T.train(_tiny(iterations=50, tta="none"), tmp_path / "b", isbi=isbi, progress=False, device="cpu",
-                  max_minutes=1e-6)
+    res = T.train(
+        _tiny(iterations=50, tta="none"), tmp_path / "b", isbi=isbi, progress=False, device="cpu", max_minutes=1e-6
+    )
     assert len(res.log) == 1  # stopped after the first step past the budget
     summary = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert summary["stopped_by_time_budget"] is True and summary["iterations"] == 1
@@ -220,7 +263,8 @@ def test_predict_file_uses_the_training_precision(tmp_path):
     tifffile.imwrite(tmp_path / "in.tif", stack)
     for amp in ("bf16", "off"):
         save_model(model, tmp_path / f"{amp}.pt", _tiny(amp=amp))
-        got = predict_file(tmp_path / f"{amp}.pt", tmp_path / "in.tif", tmp_path / f"{amp}.tif", tile=92,
-                           device="cpu", progress=False)
+        got = predict_file(
+            tmp_path / f"{amp}.pt", tmp_path / "in.tif", tmp_path / f"{amp}.tif", tile=92, device="cpu", progress=False
+        )
         np.testing.assert_array_equal(got, predict_stack(model, stack, tile=92, amp=amp))
     assert not np.array_equal(tifffile.imread(tmp_path / "bf16.tif"), tifffile.imread(tmp_path / "off.tif"))

@@ -16,7 +16,10 @@ from unet_repro.sizing import output_size, valid_input_sizes
 def _whole_image(model: nn.Module, image: np.ndarray, depth: int) -> np.ndarray:
     """Reference: one forward pass over the whole image, mirror-extended to a valid size (no tiling)."""
     h, w = image.shape
-    size = lambda n: next(s for s in valid_input_sizes(n, n + 200, depth) if output_size(s, depth) >= n)
+
+    def size(n: int) -> int:
+        return next(s for s in valid_input_sizes(n, n + 200, depth) if output_size(s, depth) >= n)
+
     th, tw = size(h), size(w)
     b = (th - output_size(th, depth)) // 2
     canvas = np.pad(image, ((b, th - h - b), (b, tw - w - b)), mode="reflect")
@@ -96,8 +99,21 @@ def test_predict_cli_writes_isbi_submission_format(tmp_path):
     assert UNet(UNetConfig(**payload["model_config"])).config == model.config
     stack = np.random.default_rng(4).integers(0, 256, (2, 50, 70)).astype(np.uint8)
     tifffile.imwrite(tmp_path / "x.tif", stack)
-    rc = main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "x.tif"),
-               "--output", str(tmp_path / "p.tif"), "--tile", "92", "--tta", "rot4", "--no-progress"])
+    rc = main(
+        [
+            "--model",
+            str(tmp_path / "model.pt"),
+            "--input",
+            str(tmp_path / "x.tif"),
+            "--output",
+            str(tmp_path / "p.tif"),
+            "--tile",
+            "92",
+            "--tta",
+            "rot4",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     out = tifffile.imread(tmp_path / "p.tif")
     assert out.dtype == np.float32 and out.shape == stack.shape
@@ -105,8 +121,20 @@ def test_predict_cli_writes_isbi_submission_format(tmp_path):
     expected = I.predict_stack(load_model(tmp_path / "model.pt"), stack, tile=92, tta="rot4")
     np.testing.assert_allclose(out, expected, atol=1e-6)
     tifffile.imwrite(tmp_path / "f.tif", stack.astype(np.float32))
-    assert main(["--model", str(tmp_path / "model.pt"), "--input", str(tmp_path / "f.tif"),
-                 "--output", str(tmp_path / "q.tif"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "--model",
+                str(tmp_path / "model.pt"),
+                "--input",
+                str(tmp_path / "f.tif"),
+                "--output",
+                str(tmp_path / "q.tif"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_module_docstring_layout_is_what_tile_layout_computes():
@@ -148,11 +176,13 @@ def test_predict_does_not_import_training(tmp_path):
 
     save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
     tifffile.imwrite(tmp_path / "x.tif", np.zeros((1, 40, 40), np.uint8))
-    code = ("import sys\n"
-            "from unet_repro.predict import predict_file\n"
-            f"predict_file({str(tmp_path / 'model.pt')!r}, {str(tmp_path / 'x.tif')!r}, "
-            f"{str(tmp_path / 'p.tif')!r}, tile=92, device='cpu', progress=False)\n"
-            "print(sorted(m for m in sys.modules if m.startswith('unet_repro')))")
+    code = (
+        "import sys\n"
+        "from unet_repro.predict import predict_file\n"
+        f"predict_file({str(tmp_path / 'model.pt')!r}, {str(tmp_path / 'x.tif')!r}, "
+        f"{str(tmp_path / 'p.tif')!r}, tile=92, device='cpu', progress=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('unet_repro')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
     assert "unet_repro.checkpoint" in loaded and "unet_repro.inference" in loaded  # the loader path ran

@@ -27,9 +27,24 @@ def _cache(tmp_path, monkeypatch):
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = {"profile": "custom", "base_channels": 2, "depth": 2, "tile": TILE, "eval_tile": TILE, "iterations": 2,
-            "optimizer": "adam", "lr": 0.01, "lr_schedule": "constant", "warmup": 0, "checkpoint_every": 0,
-            "train_slices": (0,), "augment": False, "threads": 1, "seed": 3, "tta": "none"}
+    base = {
+        "profile": "custom",
+        "base_channels": 2,
+        "depth": 2,
+        "tile": TILE,
+        "eval_tile": TILE,
+        "iterations": 2,
+        "optimizer": "adam",
+        "lr": 0.01,
+        "lr_schedule": "constant",
+        "warmup": 0,
+        "checkpoint_every": 0,
+        "train_slices": (0,),
+        "augment": False,
+        "threads": 1,
+        "seed": 3,
+        "tta": "none",
+    }
     return T.TrainConfig(**(base | kw))
 
 
@@ -42,8 +57,13 @@ class _LossSpy:
 
         def spy(logits, target, weight, *args, **kwargs):
             out = real(logits, target, weight, *args, **kwargs)
-            self.calls.append({"target": target.detach().cpu().clone(), "weight": weight.detach().cpu().clone(),
-                               "loss": out.detach().cpu().clone()})
+            self.calls.append(
+                {
+                    "target": target.detach().cpu().clone(),
+                    "weight": weight.detach().cpu().clone(),
+                    "loss": out.detach().cpu().clone(),
+                }
+            )
             return out
 
         for name, module in list(sys.modules.items()):
@@ -101,7 +121,7 @@ def test_the_weight_map_reaches_the_loss(isbi, tmp_path, monkeypatch):
     _, spy = _run(cfg, isbi, tmp_path, monkeypatch, "w10")
     (call,) = spy.calls
     border = (TILE - 512) // 2
-    seen = call["weight"][0, border:border + 512, border:border + 512].numpy()
+    seen = call["weight"][0, border : border + 512, border : border + 512].numpy()
     expected = weight_maps(isbi.train_labels[[0]], w0=10.0, sigma=5.0)[0]  # balance of the training slice
     np.testing.assert_allclose(seen, expected, rtol=1e-6)
     assert seen.max() > 2 * np.median(seen)  # the border term is there
@@ -118,7 +138,7 @@ def test_augmentation_reaches_the_loss(isbi, tmp_path, monkeypatch):
     """With augmentation on, the same seed feeds the loss a deformed tile (label and weight map moved)."""
     _, plain = _run(_tiny(iterations=2), isbi, tmp_path, monkeypatch, "plain")
     _, aug = _run(_tiny(iterations=2, augment=True), isbi, tmp_path, monkeypatch, "aug")
-    for p, a in zip(plain.calls, aug.calls):
+    for p, a in zip(plain.calls, aug.calls, strict=False):
         changed = (p["target"] != a["target"]).float().mean().item()
         assert 0.05 < changed < 0.6, changed  # moved, not replaced by noise
         assert not torch.allclose(p["weight"], a["weight"])

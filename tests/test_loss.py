@@ -128,7 +128,14 @@ def test_eq1_with_eq2_weights_costs_a_border_error_more():
     ],
 )
 def test_bad_input_raises(kwargs, match):
-    args = dict(logits=torch.zeros(1, 2, 4, 4), target=torch.zeros(1, 4, 4, dtype=torch.long),
-                weight=torch.ones(1, 4, 4), normalize="weights") | kwargs
+    args = (
+        dict(
+            logits=torch.zeros(1, 2, 4, 4),
+            target=torch.zeros(1, 4, 4, dtype=torch.long),
+            weight=torch.ones(1, 4, 4),
+            normalize="weights",
+        )
+        | kwargs
+    )
     with pytest.raises(ValueError, match=match):
         weighted_cross_entropy(**args)

@@ -20,8 +20,16 @@ from unet_repro import metrics as M
 
 TOL = 1e-9
 VECTORS = Path(__file__).resolve().parent / "data" / "isbi2012_metrics"
-SYNTHETIC = ["syn_all_cell", "syn_identical", "syn_inverted", "syn_merge", "syn_merge_and_split", "syn_soft_blur1",
-             "syn_split", "syn_stack3"]
+SYNTHETIC = [
+    "syn_all_cell",
+    "syn_identical",
+    "syn_inverted",
+    "syn_merge",
+    "syn_merge_and_split",
+    "syn_soft_blur1",
+    "syn_split",
+    "syn_stack3",
+]
 ISBI_CASE = "isbi_s00_blur1.5"
 NAMES = [*SYNTHETIC, ISBI_CASE]
 # SHA-256 of the arrays the Java scored for the ISBI case (from the original case file)
@@ -199,7 +207,7 @@ def test_label_value_and_binary_proposal_encodings_are_equivalent():
     a = M.isbi2012_scores(prob.astype(np.float32), lab)
     b = M.isbi2012_scores(prob.astype(np.float32), (lab > 0).astype(np.int64))  # 0/1 labels
     assert a == b
-    binary = (prob > 0.5)
+    binary = prob > 0.5
     s255 = M.isbi2012_scores((binary * 255).astype(np.uint8), lab)  # binary segmentation 0/255
     s01 = M.isbi2012_scores(binary.astype(np.float32), lab)
     assert s255 == s01

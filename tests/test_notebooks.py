@@ -33,7 +33,9 @@ def test_notebook_is_clean_and_parameterised(path):
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "commit without outputs"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    names = {t.id for node in ast.walk(ast.parse(tagged[0].source)) if isinstance(node, ast.Assign) for t in node.targets}
+    names = {
+        t.id for node in ast.walk(ast.parse(tagged[0].source)) if isinstance(node, ast.Assign) for t in node.targets
+    }
     assert {"profile", "out_dir"} <= names
     assert 'profile = "ci"' in tagged[0].source
 
@@ -68,8 +70,12 @@ def test_jupytext_sync_changes_nothing(tmp_path):
         os.utime(tmp_path / "notebooks" / nb.name, (1_000_000_000, 1_000_000_000))  # the .py is the source
     before = {p.name: p.read_bytes() for p in (tmp_path / "notebooks").iterdir()}
     jupytext_cli = Path(sys.executable).with_name("jupytext")
-    subprocess.run([str(jupytext_cli), "--sync", *sorted(str(p) for p in (tmp_path / "notebooks").glob("*.py"))],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [str(jupytext_cli), "--sync", *sorted(str(p) for p in (tmp_path / "notebooks").glob("*.py"))],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     changed = sorted(p.name for p in (tmp_path / "notebooks").iterdir() if p.read_bytes() != before[p.name])
     assert not changed, f"jupytext --sync rewrites {changed}: run make sync and commit"
 
@@ -112,12 +118,23 @@ def test_executed_notebooks_are_published_without_run_noise(tmp_path):
     from unet_repro.reproduce import publishable_notebook
 
     root = tmp_path / "checkout"
-    cell = {"cell_type": "code", "execution_count": 1, "source": f'out_dir = "{root}/build/results"',
-            "metadata": {"tags": ["injected-parameters"], "papermill": {"start_time": "2026-01-01T00:00:00"},
-                         "execution": {"iopub.execute_input": "2026-01-01T00:00:00"}},
-            "outputs": [{"output_type": "stream", "name": "stdout", "text": f"wrote {root}/build/results/x.csv\n"}]}
-    nb = {"cells": [cell], "metadata": {"papermill": {"duration": 1.0}, "kernelspec": {"name": "python3"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    cell = {
+        "cell_type": "code",
+        "execution_count": 1,
+        "source": f'out_dir = "{root}/build/results"',
+        "metadata": {
+            "tags": ["injected-parameters"],
+            "papermill": {"start_time": "2026-01-01T00:00:00"},
+            "execution": {"iopub.execute_input": "2026-01-01T00:00:00"},
+        },
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": f"wrote {root}/build/results/x.csv\n"}],
+    }
+    nb = {
+        "cells": [cell],
+        "metadata": {"papermill": {"duration": 1.0}, "kernelspec": {"name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     executed = tmp_path / "executed.ipynb"
     executed.write_text(json.dumps(nb))
     out = json.loads(publishable_notebook(executed, tmp_path / "pub" / "01_x.ipynb", root).read_text())

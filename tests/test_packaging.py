@@ -68,7 +68,7 @@ def test_license_matches_pyproject():
     assert project["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License") and "the unet-repro authors" in text
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
 
 
 def test_console_script_is_registered():
@@ -101,12 +101,14 @@ def test_metrics_and_results_import_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, importlib\n"
-            "for m in ('unet_repro.results', 'unet_repro.sizing', 'unet_repro.metrics'):\n"
-            "    try: importlib.import_module(m)\n"
-            "    except ModuleNotFoundError as e:\n"
-            "        if e.name != m: raise\n"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, importlib\n"
+        "for m in ('unet_repro.results', 'unet_repro.sizing', 'unet_repro.metrics'):\n"
+        "    try: importlib.import_module(m)\n"
+        "    except ModuleNotFoundError as e:\n"
+        "        if e.name != m: raise\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 PACKAGE = sorted((ROOT / "unet_repro").rglob("*.py"))
 # a typed speed-up: "~40x faster", "37-55x", "48.8x" next to "faster", "speed" or "speed-up"
-SPEEDUP = re.compile(r"(?:~|about |\b)\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)?x\b(?=[^.|\n]{0,40}(?:faster|speed))"
-                     r"|(?:faster|speed-up|speed ratio)[^.|\n]{0,40}\b\d+(?:\.\d+)?x\b", re.IGNORECASE)
+SPEEDUP = re.compile(
+    r"(?:~|about |\b)\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)?x\b(?=[^.|\n]{0,40}(?:faster|speed))"
+    r"|(?:faster|speed-up|speed ratio)[^.|\n]{0,40}\b\d+(?:\.\d+)?x\b",
+    re.IGNORECASE,
+)
 
 
 def _markdown(path: Path) -> str:
@@ -34,8 +37,12 @@ def _docstrings(path: Path) -> str:
 
 
 def test_the_speed_pattern_catches_typed_ratios():
-    for typed in ("~40x faster than", "37-55x faster", "speed ratio (per-cell EDT / unet_repro): 48.8x",
-                  "the speed-up (about 40-50x; notebook 02 quotes it)"):
+    for typed in (
+        "~40x faster than",
+        "37-55x faster",
+        "speed ratio (per-cell EDT / unet_repro): 48.8x",
+        "the speed-up (about 40-50x; notebook 02 quotes it)",
+    ):
         assert SPEEDUP.search(typed), typed
     for fine in ("a 3x3 grid", "572x572 tile", "drawn 5x longer", "faster than one distance transform per cell"):
         assert not SPEEDUP.search(fine), fine

@@ -53,8 +53,14 @@ def check_fresh_ci_training(fresh: Path, all_cell: float | None = None) -> None:
 
 
 def _reproduce(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unet_repro.reproduce", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=3000, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "unet_repro.reproduce", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        check=False,
+    )
 
 
 @pytest.fixture()
@@ -71,8 +77,17 @@ def copy_of_01(tmp_path):
 @pytest.mark.slow
 def test_reproduce_passes_on_a_faithful_copy(copy_of_01):
     t = copy_of_01
-    proc = _reproduce("--only", "01", "--notebooks", str(t / "notebooks"), "--results", str(t / "results"),
-                      "--build", str(t / "build"), "--no-write")
+    proc = _reproduce(
+        "--only",
+        "01",
+        "--notebooks",
+        str(t / "notebooks"),
+        "--results",
+        str(t / "results"),
+        "--build",
+        str(t / "build"),
+        "--no-write",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed, 0 failed" in proc.stdout
 
@@ -85,8 +100,16 @@ def test_reproduce_fails_when_a_committed_table_is_altered(copy_of_01):
     assert ",570,64,640," in text  # enc1's first 3x3 convolution: 9 * 1 * 64 + 64 parameters
     table.write_text(text.replace(",570,64,640,", ",570,64,641,"))
     before = table.read_text()
-    proc = _reproduce("--only", "01", "--notebooks", str(t / "notebooks"), "--results", str(t / "results"),
-                      "--build", str(t / "build"))
+    proc = _reproduce(
+        "--only",
+        "01",
+        "--notebooks",
+        str(t / "notebooks"),
+        "--results",
+        str(t / "results"),
+        "--build",
+        str(t / "build"),
+    )
     assert proc.returncode != 0
     assert "FAIL" in proc.stdout and "01_architecture" in proc.stdout and "641" in proc.stdout
     assert table.read_text() == before  # a failed run leaves the committed table alone
@@ -104,8 +127,14 @@ def test_reproduce_names_the_failing_cell(tmp_path):
     ]
     (tmp_path / "notebooks").mkdir()
     nbformat.write(nb, tmp_path / "notebooks" / "07_broken.ipynb")
-    proc = _reproduce("--notebooks", str(tmp_path / "notebooks"), "--results", str(tmp_path / "results"),
-                      "--build", str(tmp_path / "build"))
+    proc = _reproduce(
+        "--notebooks",
+        str(tmp_path / "notebooks"),
+        "--results",
+        str(tmp_path / "results"),
+        "--build",
+        str(tmp_path / "build"),
+    )
     assert proc.returncode != 0
     assert "07_broken.ipynb: FAIL" in proc.stdout
     assert "RuntimeError: deliberate failure" in proc.stdout and "raise RuntimeError" in proc.stdout
@@ -181,21 +210,26 @@ def _compare_ci_row(tmp_path: Path, scores: dict[str, float]) -> dict[str, bool]
 def test_blurred_image_baseline_fails_the_committed_comparison(blurred_baseline, metric, tmp_path):
     """A reproduction that scores like a blurred image must fail notebook 05's comparison, metric by metric."""
     assert not _compare_ci_row(tmp_path, blurred_baseline)[metric], (
-        f"{metric}: the blurred-image baseline ({blurred_baseline[metric]:.4g}) passes the committed tolerance")
+        f"{metric}: the blurred-image baseline ({blurred_baseline[metric]:.4g}) passes the committed tolerance"
+    )
 
 
-_TOO_LOOSE = pytest.mark.xfail(strict=True, reason="the committed tolerance admits a model twice as bad; "
-                               "set it from the ci seed study")
+_TOO_LOOSE = pytest.mark.xfail(
+    strict=True, reason="the committed tolerance admits a model twice as bad; set it from the ci seed study"
+)
 
 
-@pytest.mark.parametrize("metric", [pytest.param(m, marks=_TOO_LOOSE) if m in ("warping_error", "v_info") else m
-                                    for m in METRICS])
+@pytest.mark.parametrize(
+    "metric", [pytest.param(m, marks=_TOO_LOOSE) if m in ("warping_error", "v_info") else m for m in METRICS]
+)
 def test_a_model_twice_as_bad_fails_the_committed_comparison(metric, tmp_path):
     """Twice the committed ci error (for V_rand/V_info: twice 1 - score) must fail notebook 05's comparison."""
     committed = pd.read_csv(RESULTS / "05_evaluation.csv")
     value = float(committed.loc[committed["source"].str.contains("profile ci"), metric].iloc[0])
     worse = 2 * value if metric in ERRORS else 1 - 2 * (1 - value)
-    assert not _compare_ci_row(tmp_path, {metric: worse})[metric], f"{metric}: {worse:.4g} passes (committed {value:.4g})"
+    assert not _compare_ci_row(tmp_path, {metric: worse})[metric], (
+        f"{metric}: {worse:.4g} passes (committed {value:.4g})"
+    )
 
 
 def test_unknown_notebook_number_is_refused(tmp_path):

@@ -15,8 +15,12 @@ def _tables(tmp_path, fresh_values, old_values, kinds):
 
 
 def test_sidecar_round_trip(tmp_path):
-    path = write_table(pd.DataFrame({"k": ["a"], "x": [1.0], "t": [2.0], "s": [0.5]}), "t", tmp_path,
-                       {"t": "measured", "s": Stochastic(0.01, "seed noise")})
+    path = write_table(
+        pd.DataFrame({"k": ["a"], "x": [1.0], "t": [2.0], "s": [0.5]}),
+        "t",
+        tmp_path,
+        {"t": "measured", "s": Stochastic(0.01, "seed noise")},
+    )
     assert path.name == "t.csv" and (tmp_path / "t.tolerances.csv").is_file()
     assert read_tolerances(path) == {"k": "exact", "x": "exact", "t": "measured", "s": Stochastic(0.01, "seed noise")}
 

@@ -104,7 +104,9 @@ def test_center_crop_numpy_and_torch():
         sizing.center_crop(a, 8)
 
 
-@pytest.mark.parametrize("length,tile", [(512, 572), (1000, 572), (388, 572), (100, 572), (777, 236), (30, 236), (5000, 572), (1100, 236)])
+@pytest.mark.parametrize(
+    "length,tile", [(512, 572), (1000, 572), (388, 572), (100, 572), (777, 236), (30, 236), (5000, 572), (1100, 236)]
+)
 def test_tile_layout_covers_the_axis_on_the_pooling_grid(length, tile):
     starts, out, border = sizing.tile_layout(length, tile)
     assert out == sizing.output_size(tile) and border == (tile - out) // 2

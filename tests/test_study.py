@@ -10,10 +10,15 @@ from unet_repro.study import METRICS, load_records, paired_effects, seed_spread,
 
 
 def _write(folder, name, seed, pixel, status="ok"):
-    scores = {m: 0.5 for m in METRICS}
+    scores = dict.fromkeys(METRICS, 0.5)
     scores["pixel_error"] = pixel
-    rec = {"run_id": f"{name}-s{seed}", "name": name, "seed": seed, "status": status,
-           "metrics": {"test": {"none": scores}, "validation": {"none": {m: 0.9 for m in METRICS}}}}
+    rec = {
+        "run_id": f"{name}-s{seed}",
+        "name": name,
+        "seed": seed,
+        "status": status,
+        "metrics": {"test": {"none": scores}, "validation": {"none": dict.fromkeys(METRICS, 0.9)}},
+    }
     (folder / f"{name}-s{seed}.json").write_text(json.dumps(rec))
 
 
@@ -21,7 +26,7 @@ def _write(folder, name, seed, pixel, status="ok"):
 def runs(tmp_path):
     for seed, p in enumerate([0.10, 0.12, 0.11, 0.13]):
         _write(tmp_path, "base", seed, p)
-        _write(tmp_path, "worse", seed, p + 0.02 + 0.001 * seed)   # a consistent, paired increase
+        _write(tmp_path, "worse", seed, p + 0.02 + 0.001 * seed)  # a consistent, paired increase
         _write(tmp_path, "noisy", seed, p + (0.03 if seed % 2 else -0.03))
     _write(tmp_path, "broken", 0, 0.0, status="failed")
     return tmp_path
@@ -57,10 +62,16 @@ def test_paired_effects_use_seed_pairs(runs):
     assert eff.loc[("worse", "v_rand"), "verdict"] == "within seed noise"
 
 
-@pytest.mark.parametrize("metric, diff, se, n, expected", [
-    ("pixel_error", -0.01, 0.001, 3, "helps"), ("pixel_error", 0.01, 0.001, 3, "hurts"),
-    ("v_rand", 0.01, 0.001, 3, "helps"), ("v_info", -0.01, 0.001, 3, "hurts"),
-    ("rand_error", -0.01, 0.006, 3, "within seed noise"), ("rand_error", -0.01, 0.001, 2, "within seed noise"),
-])
+@pytest.mark.parametrize(
+    "metric, diff, se, n, expected",
+    [
+        ("pixel_error", -0.01, 0.001, 3, "helps"),
+        ("pixel_error", 0.01, 0.001, 3, "hurts"),
+        ("v_rand", 0.01, 0.001, 3, "helps"),
+        ("v_info", -0.01, 0.001, 3, "hurts"),
+        ("rand_error", -0.01, 0.006, 3, "within seed noise"),
+        ("rand_error", -0.01, 0.001, 2, "within seed noise"),
+    ],
+)
 def test_verdict_rule(metric, diff, se, n, expected):
     assert verdict(metric, diff, se, n) == expected

@@ -26,9 +26,16 @@ def test_protocol_blocks_are_disjoint_and_cover_the_stack():
         Protocol(validation=(20, 26))
 
 
-@pytest.mark.parametrize("slices, choosing, ok", [
-    (range(20), True, True), ([3, 22], True, False), ([3, 22], False, True), ([27], False, False), ([30], True, False),
-])
+@pytest.mark.parametrize(
+    "slices, choosing, ok",
+    [
+        (range(20), True, True),
+        ([3, 22], True, False),
+        ([3, 22], False, True),
+        ([27], False, False),
+        ([30], True, False),
+    ],
+)
 def test_check_training_slices(slices, choosing, ok):
     if ok:
         check_training_slices(slices, choosing=choosing)
@@ -37,15 +44,18 @@ def test_check_training_slices(slices, choosing, ok):
             check_training_slices(slices, choosing=choosing)
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"name": "typo", "learning_rate": 0.1}, r"grid entry 1 \('typo'\): unknown field\(s\) \['learning_rate'\]"),
-    ({"name": "small", "tile": 100}, r"grid entry 1 \('small'\): .*100"),
-    ({"name": "leak", "train_slices": [0, 1, 26]}, r"grid entry 1 \('leak'\): training slices \[26\]"),
-    ({"name": "peek", "train_slices": [0, 21]}, r"grid entry 1 \('peek'\): training slices \[21\]"),
-    ({"name": "baseline"}, r"grid entry 1 \('baseline'\): the name 'baseline' is used twice"),
-    ({"name": "tta", "tta_modes": ["d8"]}, r"grid entry 1 \('tta'\): tta_modes"),
-    ({"lr": 0.1}, r"grid entry 1: needs a 'name'"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "typo", "learning_rate": 0.1}, r"grid entry 1 \('typo'\): unknown field\(s\) \['learning_rate'\]"),
+        ({"name": "small", "tile": 100}, r"grid entry 1 \('small'\): .*100"),
+        ({"name": "leak", "train_slices": [0, 1, 26]}, r"grid entry 1 \('leak'\): training slices \[26\]"),
+        ({"name": "peek", "train_slices": [0, 21]}, r"grid entry 1 \('peek'\): training slices \[21\]"),
+        ({"name": "baseline"}, r"grid entry 1 \('baseline'\): the name 'baseline' is used twice"),
+        ({"name": "tta", "tta_modes": ["d8"]}, r"grid entry 1 \('tta'\): tta_modes"),
+        ({"lr": 0.1}, r"grid entry 1: needs a 'name'"),
+    ],
+)
 def test_bad_grid_fails_before_any_run(entry, message):
     with pytest.raises(SweepError, match=message):
         Grid(base=TINY, entries=[{"name": "baseline"}, entry])
@@ -54,8 +64,11 @@ def test_bad_grid_fails_before_any_run(entry, message):
 def test_cli_bad_grid_is_one_line_exit_2(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text('[base]\ntile = 100\n[[config]]\nname = "x"\n')
-    out = subprocess.run([sys.executable, "-m", "unet_repro.sweep", str(grid), "--runs-dir", str(tmp_path / "r")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "unet_repro.sweep", str(grid), "--runs-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: grid entry 0 ('x')"), out.stderr
     assert not (tmp_path / "r").exists()
@@ -63,8 +76,10 @@ def test_cli_bad_grid_is_one_line_exit_2(tmp_path):
 
 def test_load_grid_reads_toml(tmp_path):
     path = tmp_path / "g.toml"
-    path.write_text('seeds = [3, 4]\n[base]\nbase_channels = 2\n[[config]]\nname = "a"\n'
-                    '[[config]]\nname = "b"\naugment = false\nseeds = [5]\n')
+    path.write_text(
+        'seeds = [3, 4]\n[base]\nbase_channels = 2\n[[config]]\nname = "a"\n'
+        '[[config]]\nname = "b"\naugment = false\nseeds = [5]\n'
+    )
     grid = load_grid(path)
     assert [s.run_id for s in grid.specs] == ["a-s3", "a-s4", "b-s5"]
     assert grid.specs[2].config["augment"] is False and grid.specs[0].config["threads"] == 1
@@ -73,8 +88,11 @@ def test_load_grid_reads_toml(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
-    grid = Grid(base=TINY, entries=[{"name": "base", "tta_modes": ["none", "rot4"]},
-                                    {"name": "explodes", "lr": 1e30, "seeds": [0]}], seeds=(0, 1))
+    grid = Grid(
+        base=TINY,
+        entries=[{"name": "base", "tta_modes": ["none", "rot4"]}, {"name": "explodes", "lr": 1e30, "seeds": [0]}],
+        seeds=(0, 1),
+    )
     runs, work = tmp_path / "runs", tmp_path / "work"
     recs = run_sweep(grid, runs, work, workers=2, progress=False)
     assert sorted(r["run_id"] for r in recs) == ["base-s0", "base-s1", "explodes-s0"]

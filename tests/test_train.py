@@ -16,8 +16,21 @@ from unet_repro.model import UNet, UNetConfig
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = dict(profile="custom", base_channels=2, depth=2, tile=92, eval_tile=252, iterations=6, lr=0.01,
-                warmup=2, lr_schedule="cosine", checkpoint_every=2, train_slices=(0, 1), threads=1, tta="none")
+    base = dict(
+        profile="custom",
+        base_channels=2,
+        depth=2,
+        tile=92,
+        eval_tile=252,
+        iterations=6,
+        lr=0.01,
+        warmup=2,
+        lr_schedule="cosine",
+        checkpoint_every=2,
+        train_slices=(0, 1),
+        threads=1,
+        tta="none",
+    )
     base.update(kw)
     return T.TrainConfig(**base)
 
@@ -121,8 +134,7 @@ def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
     part = T.train(_tiny(), tmp_path / "part", isbi=isbi, progress=False, device="cpu", stop_after=3)
     assert len(part.log) == 3 and not (tmp_path / "part" / "model.pt").exists()
     assert not _same(_weights(part.model), _weights(full.model))
-    resumed = T.train(_tiny(), tmp_path / "part", isbi=isbi, progress=False, device="cpu", resume=True,
-                      evaluate=False)
+    resumed = T.train(_tiny(), tmp_path / "part", isbi=isbi, progress=False, device="cpu", resume=True, evaluate=False)
     assert _same(_weights(resumed.model), _weights(full.model))
     assert [r["loss"] for r in resumed.log] == [r["loss"] for r in full.log]
     with pytest.raises(ValueError, match="configuration differs"):
@@ -133,8 +145,15 @@ def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
         T.train(_tiny(iterations=12), tmp_path / "part", isbi=isbi, progress=False, device="cpu", resume=True)
     assert "\n" not in str(e.value)
     # evaluation settings and threads may change: the weights do not depend on them
-    again = T.train(_tiny(tta="rot4", threads=2, checkpoint_every=3), tmp_path / "part", isbi=isbi,
-                    progress=False, device="cpu", resume=True, evaluate=False)
+    again = T.train(
+        _tiny(tta="rot4", threads=2, checkpoint_every=3),
+        tmp_path / "part",
+        isbi=isbi,
+        progress=False,
+        device="cpu",
+        resume=True,
+        evaluate=False,
+    )
     assert _same(_weights(again.model), _weights(full.model))
 
 
@@ -143,13 +162,20 @@ def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):
 
     def fake_train(cfg, out, resume, device, progress):
         seen.update(cfg=cfg, out=out, resume=resume)
-        return T.TrainResult(model=None, config=cfg, out_dir=out, log=[], seconds=0.0,  # type: ignore[arg-type]
-                             seconds_per_iteration=0.0)
+        return T.TrainResult(
+            model=None,  # type: ignore[arg-type]
+            config=cfg,
+            out_dir=out,
+            log=[],
+            seconds=0.0,
+            seconds_per_iteration=0.0,
+        )
 
     monkeypatch.setattr(T, "train", fake_train)
     assert T.main(["--profile", "ci", "--out", str(tmp_path), "--iterations", "7", "--resume", "--tta", "d4"]) == 0
     assert seen["cfg"].iterations == 7 and seen["cfg"].tta == "d4" and seen["cfg"].base_channels == 16
     assert seen["resume"] is True
+
 
 # The ci profile's target (held-out pixel error <= 0.07) is checked on the fresh training run of the
 # ci reproduction (tests/test_reproduce.py), so CI trains the ci profile once, not twice.

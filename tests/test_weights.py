@@ -149,12 +149,12 @@ def test_two_point_cells_analytic():
     yy, xx = np.mgrid[:h, :w]
     s = np.hypot(yy - p[0], xx - p[1]) + np.hypot(yy - q[0], xx - q[1])
     w0, sigma = 10.0, 8.0
-    exp = 2.0 + w0 * np.exp(-s**2 / (2 * sigma**2))
+    exp = 2.0 + w0 * np.exp(-(s**2) / (2 * sigma**2))
     exp[p] = exp[q] = 0.5
     got = W.border_weight_map(lab, w0, sigma, class_weights=(2.0, 0.5))
     assert np.abs(got - exp).max() < ACC
     # the maximum of the border term is on the segment pq, where d1 + d2 = |p - q|; it is not cut off
-    assert got.max() > 2.0 + w0 * np.exp(-np.hypot(13, 30) ** 2 / (2 * sigma**2)) - 1e-4
+    assert got.max() > 2.0 + w0 * np.exp(-(np.hypot(13, 30) ** 2) / (2 * sigma**2)) - 1e-4
 
 
 def test_strips_gap_analytic():
@@ -258,8 +258,16 @@ def test_single_cell_has_no_border_term():
     assert np.all(got == 1.0)
 
 
-@pytest.mark.parametrize("kw", [dict(w0=-1.0), dict(sigma=0.0), dict(sigma=float("nan")),
-                                dict(class_weights=(1.0,)), dict(class_weights=(1.0, float("inf")))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(w0=-1.0),
+        dict(sigma=0.0),
+        dict(sigma=float("nan")),
+        dict(class_weights=(1.0,)),
+        dict(class_weights=(1.0, float("inf"))),
+    ],
+)
 def test_bad_parameters_raise(kw):
     lab = np.zeros((8, 8), np.uint8)
     lab[:, :3] = lab[:, 5:] = 1

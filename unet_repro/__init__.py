@@ -16,4 +16,3 @@ Submodules are imported on use, so ``import unet_repro.metrics`` does not pull i
 """
 
 __version__ = "0.1.0"
-

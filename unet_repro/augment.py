@@ -39,9 +39,10 @@ prefilter and is several times faster (``benchmarks/augment.py`` prints the rati
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -87,8 +88,7 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
 def _check_grid_sigma(grid: int, sigma: float) -> None:
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
         raise ValueError(
-            f"grid must be an integer >= 2 (control points per axis, corners included; the paper uses 3), "
-            f"got {grid!r}"
+            f"grid must be an integer >= 2 (control points per axis, corners included; the paper uses 3), got {grid!r}"
         )
     if not (isinstance(sigma, (int, float, np.floating, np.integer)) and math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a finite number >= 0 (pixels; the paper uses 10), got {sigma!r}")
@@ -97,9 +97,7 @@ def _check_grid_sigma(grid: int, sigma: float) -> None:
 def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(
-            f"image must be a 2-D (H, W) array, got shape {image.shape}; pass one channel at a time"
-        )
+        raise ValueError(f"image must be a 2-D (H, W) array, got shape {image.shape}; pass one channel at a time")
     if not (np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer)) or image.dtype == bool:
         raise TypeError(f"image must hold real numbers, got dtype {image.dtype}")
     image = image.astype(np.float32, copy=False)
@@ -231,7 +229,8 @@ def label_topology(ids: np.ndarray, deformed_ids: np.ndarray, margin: int = 0) -
         (regions after that hold two or more original ids), ``split`` (interior original ids found in
         two or more regions after), ``vanished`` (interior original ids absent after).
     """
-    from skimage.measure import label as connected, regionprops
+    from skimage.measure import label as connected
+    from skimage.measure import regionprops
 
     ids = np.asarray(ids)
     deformed_ids = np.asarray(deformed_ids)
@@ -243,8 +242,11 @@ def label_topology(ids: np.ndarray, deformed_ids: np.ndarray, margin: int = 0) -
     ids_per_after = np.bincount(pairs[0])
     comps_per_id = np.bincount(pairs[1].astype(np.int64))
     h, w = ids.shape
-    interior = [r.label for r in regionprops(ids.astype(np.int64))
-                if r.bbox[0] >= margin and r.bbox[1] >= margin and r.bbox[2] <= h - margin and r.bbox[3] <= w - margin]
+    interior = [
+        r.label
+        for r in regionprops(ids.astype(np.int64))
+        if r.bbox[0] >= margin and r.bbox[1] >= margin and r.bbox[2] <= h - margin and r.bbox[3] <= w - margin
+    ]
     interior = np.asarray(interior, dtype=np.int64)
     found = np.zeros(interior.size, dtype=np.int64)
     ok = interior < comps_per_id.size
@@ -473,15 +475,61 @@ def resample(
 
 
 def _normalised_grid(
-    shape: tuple[int, int], controls: np.ndarray | None, rotation_deg: float = 0.0,
-    shift: tuple[float, float] = (0.0, 0.0), flip_rows: bool = False, flip_cols: bool = False,
+    shape: tuple[int, int],
+    controls: np.ndarray | None,
+    rotation_deg: float = 0.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    flip_rows: bool = False,
+    flip_cols: bool = False,
 ) -> np.ndarray:
     """The combined map of :func:`coordinate_map`, normalised for ``grid_sample``: float32 (H, W, 2)."""
     h, w = shape
-    rows_cols = _source(shape, controls, rotation_deg, shift, flip_rows, flip_cols,
-                        scale=(2.0 / (h - 1), 2.0 / (w - 1)), origin=((h - 1) / 2.0, (w - 1) / 2.0),
-                        out=np.empty((2, h, w), dtype=np.float32))
+    rows_cols = _source(
+        shape,
+        controls,
+        rotation_deg,
+        shift,
+        flip_rows,
+        flip_cols,
+        scale=(2.0 / (h - 1), 2.0 / (w - 1)),
+        origin=((h - 1) / 2.0, (w - 1) / 2.0),
+        out=np.empty((2, h, w), dtype=np.float32),
+    )
     return np.stack([rows_cols[1], rows_cols[0]], axis=-1)
+
+
+@overload
+def elastic_deform(
+    image: np.ndarray,
+    label: np.ndarray | None,
+    rng: np.random.Generator,
+    grid: int = 3,
+    sigma: float = 10.0,
+    weight: None = None,
+) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+@overload
+def elastic_deform(
+    image: np.ndarray,
+    label: np.ndarray | None,
+    rng: np.random.Generator,
+    grid: int = 3,
+    sigma: float = 10.0,
+    *,
+    weight: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]: ...
+
+
+@overload
+def elastic_deform(
+    image: np.ndarray,
+    label: np.ndarray | None,
+    rng: np.random.Generator,
+    grid: int,
+    sigma: float,
+    weight: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]: ...
 
 
 def elastic_deform(
@@ -491,7 +539,7 @@ def elastic_deform(
     grid: int = 3,
     sigma: float = 10.0,
     weight: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Deform an image and its label with one random elastic field (section 3.1).
 
     Equivalent to ``resample(image, coordinate_map(shape, elastic_displacement(shape, rng, grid, sigma)),
@@ -515,8 +563,8 @@ def elastic_deform(
     weight = _check_weight(weight, image.shape)
     controls = _check_rng(rng).normal(0.0, 1.0, size=(2, int(grid), int(grid))) * float(sigma)
     out, lab, wt = _sample(image, _normalised_grid(image.shape, controls), label, weight)
-    if weight is not None:
-        return out, lab, wt  # type: ignore[return-value]
+    if wt is not None:  # _sample returns a weight map exactly when it is given one
+        return out, lab, wt
     return out, lab
 
 
@@ -660,14 +708,25 @@ class Augmenter:
                 raise ValueError(f"{name} range must be positive, got {(lo, hi)}")
 
     @classmethod
-    def none(cls) -> "Augmenter":
+    def none(cls) -> Augmenter:
         """No augmentation: every call returns its inputs unchanged (copies)."""
-        return cls(sigma=0.0, p_elastic=0.0, max_rotation_deg=0.0, p_rotate=0.0, max_shift=0.0, p_shift=0.0,
-                   p_flip_rows=0.0, p_flip_cols=0.0, brightness=(0.0, 0.0), contrast=(1.0, 1.0),
-                   gamma=(1.0, 1.0), p_gray=0.0)
+        return cls(
+            sigma=0.0,
+            p_elastic=0.0,
+            max_rotation_deg=0.0,
+            p_rotate=0.0,
+            max_shift=0.0,
+            p_shift=0.0,
+            p_flip_rows=0.0,
+            p_flip_cols=0.0,
+            brightness=(0.0, 0.0),
+            contrast=(1.0, 1.0),
+            gamma=(1.0, 1.0),
+            p_gray=0.0,
+        )
 
     @classmethod
-    def elastic_only(cls, grid: int = 3, sigma: float = 10.0) -> "Augmenter":
+    def elastic_only(cls, grid: int = 3, sigma: float = 10.0) -> Augmenter:
         """Only the paper's elastic deformation (no rotation, shift, flips or gray values)."""
         return replace(cls.none(), grid=grid, sigma=sigma, p_elastic=1.0)
 
@@ -681,8 +740,9 @@ class Augmenter:
         rng = _check_rng(rng)
         g = int(self.grid)
         controls = rng.normal(0.0, 1.0, size=(2, g, g)) * float(self.sigma)
-        (u_el, u_rot, u_sh, u_fr, u_fc, u_gray,
-         v_rot, v_sr, v_sc, v_bri, v_con, v_gam) = (float(v) for v in rng.random(12))
+        (u_el, u_rot, u_sh, u_fr, u_fc, u_gray, v_rot, v_sr, v_sc, v_bri, v_con, v_gam) = (
+            float(v) for v in rng.random(12)
+        )
 
         def log_uniform(lo_hi: tuple[float, float], v: float) -> float:
             lo, hi = math.log(lo_hi[0]), math.log(lo_hi[1])
@@ -693,7 +753,8 @@ class Augmenter:
             controls=controls if (u_el < self.p_elastic and self.sigma > 0) else None,
             rotation_deg=(2 * v_rot - 1) * self.max_rotation_deg if u_rot < self.p_rotate else 0.0,
             shift=((2 * v_sr - 1) * self.max_shift, (2 * v_sc - 1) * self.max_shift)
-            if u_sh < self.p_shift else (0.0, 0.0),
+            if u_sh < self.p_shift
+            else (0.0, 0.0),
             flip_rows=u_fr < self.p_flip_rows,
             flip_cols=u_fc < self.p_flip_cols,
             brightness=self.brightness[0] + v_bri * (self.brightness[1] - self.brightness[0]) if gray else 0.0,
@@ -711,11 +772,19 @@ class Augmenter:
 
     @staticmethod
     def _is_identity(params: AugmentParams) -> bool:
-        return (params.controls is None and params.rotation_deg == 0.0 and params.shift == (0.0, 0.0)
-                and not params.flip_rows and not params.flip_cols)
+        return (
+            params.controls is None
+            and params.rotation_deg == 0.0
+            and params.shift == (0.0, 0.0)
+            and not params.flip_rows
+            and not params.flip_cols
+        )
 
     def apply(
-        self, params: AugmentParams, image: np.ndarray, label: np.ndarray | None = None,
+        self,
+        params: AugmentParams,
+        image: np.ndarray,
+        label: np.ndarray | None = None,
         weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Apply drawn parameters: one resampling for all geometry, then gray values on the image only."""
@@ -727,15 +796,19 @@ class Augmenter:
             lab = None if label is None else label.copy()
             wt = None if weight is None else weight.copy()
         else:
-            grid = _normalised_grid(image.shape, params.controls, params.rotation_deg, params.shift,
-                                    params.flip_rows, params.flip_cols)
+            grid = _normalised_grid(
+                image.shape, params.controls, params.rotation_deg, params.shift, params.flip_rows, params.flip_cols
+            )
             out, lab, wt = _sample(image, grid, label, weight)
         if (params.brightness, params.contrast, params.gamma) != (0.0, 1.0, 1.0):
             out = gray_value(out, params.brightness, params.contrast, params.gamma)
         return out, lab, wt
 
     def __call__(
-        self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator,
+        self,
+        image: np.ndarray,
+        label: np.ndarray | None,
+        rng: np.random.Generator,
         weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Augment one training sample.

@@ -69,8 +69,7 @@ def _read(path: Path, what: str, hint: str = _TRAIN_HINT) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises several types, with advice that does not apply
-        raise ValueError(f"{path} is not a {what} (torch.load failed: {type(exc).__name__}); "
-                         f"{hint}") from None
+        raise ValueError(f"{path} is not a {what} (torch.load failed: {type(exc).__name__}); {hint}") from None
     if not isinstance(payload, dict):
         raise ValueError(f"{path} holds a {type(payload).__name__}, not a {what}; {hint}")  # noqa: TRY004 - a bad file
     return payload
@@ -142,9 +141,16 @@ def is_finished_run(cfg: TrainConfig, out: str | Path) -> bool:
     return all(saved.get(k) == v for k, v in config_dict(cfg).items() if k != "checkpoint_every")
 
 
-def save_checkpoint(path: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                    rng: np.random.Generator, log: list[dict[str, float]], elapsed: float,
-                    cfg: TrainConfig) -> None:
+def save_checkpoint(
+    path: Path,
+    step: int,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    log: list[dict[str, float]],
+    elapsed: float,
+    cfg: TrainConfig,
+) -> None:
     """Write ``checkpoint.pt`` after ``step`` steps: model, optimiser, RNG states, log and configuration.
 
     Args:
@@ -157,17 +163,20 @@ def save_checkpoint(path: Path, step: int, model: torch.nn.Module, opt: torch.op
         elapsed: training seconds so far.
         cfg: the run's configuration.
     """
-    _atomic_save({
-        "iteration": step,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "np_rng": json.dumps(rng.bit_generator.state),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "log": [[r["iteration"], r["loss"], r["lr"], r["time"]] for r in log],
-        "elapsed": elapsed,
-        "config": config_dict(cfg),
-    }, path)
+    _atomic_save(
+        {
+            "iteration": step,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "np_rng": json.dumps(rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "log": [[r["iteration"], r["loss"], r["lr"], r["time"]] for r in log],
+            "elapsed": elapsed,
+            "config": config_dict(cfg),
+        },
+        path,
+    )
 
 
 def _read_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
@@ -179,8 +188,10 @@ def _read_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     diff = {k: (saved.get(k), v) for k, v in config_dict(cfg).items() if k not in RESUME_FREE and saved.get(k) != v}
     if diff:
         why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""
-        raise ValueError(f"cannot resume {path}: configuration differs in {diff} (saved, now){why}; "
-                         "use the same profile/options or another --out folder")
+        raise ValueError(
+            f"cannot resume {path}: configuration differs in {diff} (saved, now){why}; "
+            "use the same profile/options or another --out folder"
+        )
     return ck
 
 
@@ -194,8 +205,9 @@ def check_resumable(cfg: TrainConfig, out: str | Path) -> None:
         _read_checkpoint(path, cfg)
 
 
-def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer,
-           rng: np.random.Generator) -> tuple[int, float, list[dict[str, float]]]:
+def resume(
+    path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator
+) -> tuple[int, float, list[dict[str, float]]]:
     """Restore a run from ``checkpoint.pt`` in place, so it continues exactly where it stopped.
 
     Args:
@@ -214,8 +226,9 @@ def resume(path: Path, cfg: TrainConfig, model: torch.nn.Module, opt: torch.opti
     ck = _read_checkpoint(path, cfg)
     missing = sorted({"iteration", "model", "optimizer", "np_rng", "torch_rng", "log", "elapsed"} - ck.keys())
     if missing:
-        raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no {', '.join(missing)}); "
-                         f"{_CKPT_HINT}")
+        raise ValueError(
+            f"{path} is not a checkpoint written by unet_repro.train (no {', '.join(missing)}); {_CKPT_HINT}"
+        )
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     rng.bit_generator.state = json.loads(ck["np_rng"])

@@ -48,8 +48,13 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 #: Exceptions that mean bad input (a file, a number, a configuration), reported as one line.
-EXPECTED: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError, ImportError,
-                                              pickle.UnpicklingError)
+EXPECTED: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    FloatingPointError,
+    ImportError,
+    pickle.UnpicklingError,
+)
 
 
 def version() -> str:
@@ -86,6 +91,7 @@ def command_parser(prog: str, description: str) -> OneLineParser:
 
 
 # ---- argparse types: each raises ArgumentTypeError with the problem and the fix -----------------------
+
 
 def _number(kind: type, text: str, ok: Callable[[float], bool], need: str) -> float:
     try:
@@ -126,7 +132,8 @@ def device_name(text: str) -> str:
         if not torch.cuda.is_available():
             raise argparse.ArgumentTypeError(
                 f"{name} was asked for but this machine has no CUDA GPU (or torch was built without CUDA); "
-                "use --device cpu or --device auto")
+                "use --device cpu or --device auto"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         count = torch.cuda.device_count()
         if index >= count:
@@ -158,19 +165,25 @@ def output_folder(text: str) -> str:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise argparse.ArgumentTypeError(
-                f"{parent} is a file, so folder {path} cannot be created; give another path")
+                f"{parent} is a file, so folder {path} cannot be created; give another path"
+            )
     return text
 
 
 # ---- exceptions -> one line ------------------------------------------------------------------------------
 
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError):
-        return (f"the module {exc.name!r} is not installed; install the package with its extras: "
-                "pip install -e \".[dev]\" (or \".[notebooks]\")")
+        return (
+            f"the module {exc.name!r} is not installed; install the package with its extras: "
+            'pip install -e ".[dev]" (or ".[notebooks]")'
+        )
     if isinstance(exc, pickle.UnpicklingError):  # torch.load of a file that is not a checkpoint
-        return ("a file given is not a PyTorch checkpoint written by unet_repro.train; "
-                "give the model.pt (or checkpoint.pt) a training run wrote")
+        return (
+            "a file given is not a PyTorch checkpoint written by unet_repro.train; "
+            "give the model.pt (or checkpoint.pt) a training run wrote"
+        )
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         fix = {
             FileNotFoundError: "check the path",
@@ -223,18 +236,23 @@ def _is_data_error(exc: BaseException) -> bool:
 
 # ---- the unet-repro command --------------------------------------------------------------------------------
 
+
 def _usage() -> str:
     verbs = "\n".join(f"  {v:<10} {d}" for v, (_, d) in VERBS.items())
-    return (f"usage: unet-repro {{{','.join(VERBS)}}} [options]   (unet-repro VERB --help for its options)\n\n"
-            f"{verbs}\n\n  --version  print the version and exit\n")
+    return (
+        f"usage: unet-repro {{{','.join(VERBS)}}} [options]   (unet-repro VERB --help for its options)\n\n"
+        f"{verbs}\n\n  --version  print the version and exit\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unet-repro``: dispatch to ``unet_repro.<verb>.main``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print(f"error: no command given; use unet-repro {{{','.join(VERBS)}}} [options] (unet-repro --help)",
-              file=sys.stderr)
+        print(
+            f"error: no command given; use unet-repro {{{','.join(VERBS)}}} [options] (unet-repro --help)",
+            file=sys.stderr,
+        )
         return 2
     if args[0] in ("-h", "--help"):
         sys.stdout.write(_usage())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,6 +32,9 @@ from . import data as data_mod
 from .model import UNetConfig
 from .pipeline import AMP_MODES
 from .sizing import check_input_size
+
+if TYPE_CHECKING:
+    from .inference import TTA
 
 __all__ = ["PAPER", "PROFILE_CONFIGS", "TrainConfig", "learning_rate", "make_optimizer", "profile_config"]
 
@@ -103,7 +106,7 @@ class TrainConfig:
     channels_last: bool = False
     threads: int | None = None
     eval_tile: int = 572
-    tta: str = "d4"
+    tta: TTA = "d4"
 
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool):  # the earlier on/off switch meant bf16
@@ -148,11 +151,34 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # Under 10 minutes on 2 CPU cores, and a real result (held-out pixel error <= 0.07). Departures, all
     # measured in notebook 04: Adam instead of SGD with momentum 0.99 and no augmentation, because in 1000
     # steps SGD (0.088-0.10) and augmented Adam (0.068-0.078) fall short or barely reach the target.
-    "ci": dataclasses.replace(PAPER, profile="ci", base_channels=16, iterations=1000, optimizer="adam", lr=0.001,
-                              warmup=20, augment=False, checkpoint_every=100, threads=2, tta="none", amp="off"),
+    "ci": dataclasses.replace(
+        PAPER,
+        profile="ci",
+        base_channels=16,
+        iterations=1000,
+        optimizer="adam",
+        lr=0.001,
+        warmup=20,
+        augment=False,
+        checkpoint_every=100,
+        threads=2,
+        tta="none",
+        amp="off",
+    ),
     # About an hour on 2 CPU cores (not run here yet): twice the channels, the paper's augmentation, Adam.
-    "cpu": dataclasses.replace(PAPER, profile="cpu", base_channels=32, iterations=1800, optimizer="adam", lr=0.001,
-                               warmup=50, checkpoint_every=200, threads=2, tta="none", amp="off"),
+    "cpu": dataclasses.replace(
+        PAPER,
+        profile="cpu",
+        base_channels=32,
+        iterations=1800,
+        optimizer="adam",
+        lr=0.001,
+        warmup=50,
+        checkpoint_every=200,
+        threads=2,
+        tta="none",
+        amp="off",
+    ),
     "paper": PAPER,
 }
 
@@ -183,6 +209,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     """The paper's SGD with momentum (section 3), or Adam where a profile says so."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
-                                weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999), weight_decay=cfg.weight_decay
+        )
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

@@ -21,9 +21,9 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -210,9 +210,7 @@ def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 6
 
 
 def _manual_instructions(folder: Path, names: Sequence[str]) -> str:
-    lines = [
-        f"Download them by hand and put each file in {folder} (or point ${ENV_VAR} at a folder that holds them):"
-    ]
+    lines = [f"Download them by hand and put each file in {folder} (or point ${ENV_VAR} at a folder that holds them):"]
     for name in names:
         urls = ", ".join(m.url(name) for m in MIRRORS)
         lines.append(f"  {folder / name}  <- one of {urls}  (pixel SHA-256 {FILES[name]})")
@@ -316,9 +314,7 @@ def load_isbi2012(
     )
 
 
-def split_train_heldout(
-    n_slices: int = 30, heldout: tuple[int, int] = (25, 30)
-) -> tuple[list[int], list[int]]:
+def split_train_heldout(n_slices: int = 30, heldout: tuple[int, int] = (25, 30)) -> tuple[list[int], list[int]]:
     """The evaluation protocol: slices ``heldout[0]..heldout[1]-1`` held out, the rest for training.
 
     The challenge never published test labels, so held-out numbers come from the training stack;

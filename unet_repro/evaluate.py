@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -54,8 +54,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.ev
     """Command-line entry point; returns the exit status (0 ok, 2 bad input)."""
     from unet_repro.cli import command_parser, guarded
 
-    ap = command_parser(prog, "ISBI 2012 metrics (warping, Rand, pixel error, V_rand, V_info) of a proposal "
-                              "against labels.")
+    ap = command_parser(
+        prog, "ISBI 2012 metrics (warping, Rand, pixel error, V_rand, V_info) of a proposal against labels."
+    )
     ap.add_argument("--proposal", required=True, help="TIFF: probability of cell in [0, 1] (float) or binary 0/255")
     ap.add_argument("--labels", required=True, help="TIFF: 0 = membrane, 255 = cell; same shape as the proposal")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -65,8 +66,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.ev
         prob = read_image(args.proposal)
         lab = read_image(args.labels)
         if np.shape(prob) != np.shape(lab):
-            raise ValueError(f"--proposal {args.proposal} has shape {np.shape(prob)} but --labels {args.labels} has "
-                             f"{np.shape(lab)}; give a proposal and labels of the same shape (slices x H x W)")
+            raise ValueError(
+                f"--proposal {args.proposal} has shape {np.shape(prob)} but --labels {args.labels} has "
+                f"{np.shape(lab)}; give a proposal and labels of the same shape (slices x H x W)"
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ev = evaluate(prob, lab)
@@ -84,8 +87,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.ev
         for k in _ORDER:
             kind = "score (higher is better)" if k in ("v_rand", "v_info") else "error (lower is better)"
             print(f"{k:<15}{float(scores[k])!r:>22}{_fmt_threshold(ths[k]):>16}  {kind}")
-        print(f"({ev.warping.best_pixels} split/merge pixels at the best warping threshold; "
-              f"shape {tuple(np.shape(prob))})")
+        print(
+            f"({ev.warping.best_pixels} split/merge pixels at the best warping threshold; "
+            f"shape {tuple(np.shape(prob))})"
+        )
         return 0
 
     return guarded(run)

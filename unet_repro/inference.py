@@ -32,7 +32,8 @@ with weights; the paper's scheme (mirroring, valid convolutions, no blending) is
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -82,11 +83,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"--device {device}: unknown device; use --device auto, cpu, cuda, cuda:N or mps")
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: no CUDA device is available here (torch.cuda.is_available() "
-                             "is False); use --device cpu or auto")
+            raise ValueError(
+                f"--device {device}: no CUDA device is available here (torch.cuda.is_available() "
+                "is False); use --device cpu or auto"
+            )
         if index and int(index) >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"numbered from 0; use --device cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+            raise ValueError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered from 0; use --device cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+            )
     if kind == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"--device {device}: no Apple MPS device is available here; use --device cpu or auto")
     return torch.device(name)
@@ -161,7 +166,7 @@ def predict_tiled(
         probs = _forward_probs(model, batch, amp).cpu().numpy()
         if result is None:
             result = np.empty((probs.shape[1], *extent), dtype=np.float32)
-        for (y, x), p in zip(chunk, probs):
+        for (y, x), p in zip(chunk, probs, strict=False):
             result[:, y : y + out, x : x + out] = p
     assert result is not None
     return result[:, :h, :w]
@@ -204,8 +209,9 @@ def predict_proba(
         raise ValueError(f"tta must be one of {list(TTA_TRANSFORMS)}, got {tta!r}")
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(f"predict_proba takes one 2D image (H x W), got shape {image.shape}; "
-                         "use predict_stack for a stack")
+        raise ValueError(
+            f"predict_proba takes one 2D image (H x W), got shape {image.shape}; use predict_stack for a stack"
+        )
     x = normalize(image) if normalize is not None else np.asarray(image, dtype=np.float32)
     was_training = model.training
     model.eval()

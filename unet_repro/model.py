@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .sizing import Padding, Upsampling, UNetConfig, center_crop, check_input_size
+from .sizing import Padding, UNetConfig, Upsampling, center_crop, check_input_size
 
 __all__ = ["UNet", "UNetConfig", "DoubleConv", "init_paper_", "fan_in", "trace_feature_maps", "count_flops"]
 
@@ -143,7 +143,7 @@ class UNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.dropout(self.bottom(x))
-        for up, block, skip in zip(self.up, self.dec, reversed(skips)):
+        for up, block, skip in zip(self.up, self.dec, reversed(skips), strict=False):
             x = up(x)
             x = block(torch.cat([center_crop(skip, x.shape[-2:]), x], dim=1))
         return self.head(x)
@@ -154,7 +154,7 @@ class UNet(nn.Module):
         count = lambda *mods: sum(p.numel() for m in mods for p in m.parameters())  # noqa: E731
         stages = {f"enc{level + 1}": count(block) for level, block in enumerate(self.down)}
         stages["bottom"] = count(self.bottom)
-        for i, (up, block) in enumerate(zip(self.up, self.dec)):
+        for i, (up, block) in enumerate(zip(self.up, self.dec, strict=False)):
             stages[f"dec{depth - i}"] = count(up, block)
         stages["out"] = count(self.head)
         return stages
@@ -168,7 +168,11 @@ def trace_feature_maps(model: UNet, input_size: int) -> list[tuple[str, int, int
     records: list[tuple[str, int, int]] = []
 
     def hook(module: nn.Module, _inp: tuple, out: Tensor) -> None:
-        kind = "upconv2x2" if isinstance(module, nn.ConvTranspose2d) else f"conv{module.kernel_size[0]}x{module.kernel_size[1]}"
+        kind = (
+            "upconv2x2"
+            if isinstance(module, nn.ConvTranspose2d)
+            else f"conv{module.kernel_size[0]}x{module.kernel_size[1]}"
+        )
         records.append((kind, int(out.shape[-1]), int(out.shape[1])))
 
     meta = UNet(model.config).to("meta")

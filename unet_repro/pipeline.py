@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -90,14 +90,16 @@ def check_training_arrays(labels: np.ndarray, weights: np.ndarray | None, num_cl
         ValueError: naming the property that fails.
     """
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"training classes must lie in 0..{num_classes - 1}, "
-                         f"got {int(labels.min())}..{int(labels.max())}")
+        raise ValueError(
+            f"training classes must lie in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}"
+        )
     if weights is not None and (not np.isfinite(weights).all() or (weights < 0).any() or not weights.any()):
         raise ValueError("training weight maps must be finite, >= 0 and not all 0")
 
 
-def _to_tensors(img: np.ndarray, lab: np.ndarray, wmap: np.ndarray, pin: bool
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _to_tensors(
+    img: np.ndarray, lab: np.ndarray, wmap: np.ndarray, pin: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
     target = torch.from_numpy(np.ascontiguousarray(lab).astype(np.int64))[None]
     w = torch.from_numpy(np.ascontiguousarray(wmap, dtype=np.float32))[None]
@@ -120,8 +122,16 @@ class TileSource:
         channels_last: put the input in channels-last memory format.
     """
 
-    def __init__(self, sampler: Any, augmenter: Any, rng: np.random.Generator, device: torch.device | str,
-                 steps: int, workers: int = 0, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        augmenter: Any,
+        rng: np.random.Generator,
+        device: torch.device | str,
+        steps: int,
+        workers: int = 0,
+        channels_last: bool = False,
+    ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.sampler, self.augmenter, self.rng = sampler, augmenter, rng
@@ -142,7 +152,7 @@ class TileSource:
         img, lab, wmap = self.augmenter.apply(params, img, lab, wmap)
         return _to_tensors(img, lab, wmap, self.pin)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Generator[Batch, None, None]:
         if self.workers == 0:
             for _ in range(self.steps):
                 img, lab, wmap = self.sampler(self.rng)
@@ -204,13 +214,15 @@ class LossBuffer:
         if not self._pending:
             return []
         values = torch.stack([p[3] for p in self._pending]).cpu().tolist()
-        rows = [dict(iteration=s, loss=v, lr=lr, time=t)
-                for (s, lr, t, _), v in zip(self._pending, values, strict=True)]
+        rows = [
+            dict(iteration=s, loss=v, lr=lr, time=t) for (s, lr, t, _), v in zip(self._pending, values, strict=True)
+        ]
         self._pending = []
         for r in rows:
             if not math.isfinite(r["loss"]):
-                raise FloatingPointError(f"loss became {r['loss']} at step {r['iteration']} (lr {r['lr']:g}); "
-                                         "lower --lr")
+                raise FloatingPointError(
+                    f"loss became {r['loss']} at step {r['iteration']} (lr {r['lr']:g}); lower --lr"
+                )
         return rows
 
 
@@ -227,9 +239,14 @@ class StepRunner:
             without its per-step value checks, which :func:`check_training_arrays` does once).
     """
 
-    def __init__(self, model: torch.nn.Module, opt: torch.optim.Optimizer, amp: str | bool,
-                 device: torch.device | str,
-                 loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        amp: str | bool,
+        device: torch.device | str,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         from .loss import weighted_cross_entropy
 
         self.model, self.opt = model, opt

@@ -10,18 +10,30 @@ lives in :mod:`unet_repro.inference` (Fig. 2 of the paper); this module only rea
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .inference import TTA
 
 __all__ = ["predict_file", "main"]
 
 
-def predict_file(model_path: str | Path, input_path: str | Path, output_path: str | Path, tile: int = 572,
-                 tta: str = "none", device: str = "auto", batch_size: int | None = None,
-                 amp: bool | str | None = None,
-                 threads: int | None = None, progress: bool = True) -> np.ndarray:
+def predict_file(
+    model_path: str | Path,
+    input_path: str | Path,
+    output_path: str | Path,
+    tile: int = 572,
+    tta: TTA = "none",
+    device: str = "auto",
+    batch_size: int | None = None,
+    amp: bool | str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> np.ndarray:
     """Predict every slice of ``input_path`` with the model at ``model_path`` and write ``output_path``.
 
     Args:
@@ -68,8 +80,15 @@ def predict_file(model_path: str | Path, input_path: str | Path, output_path: st
         if amp is None:
             saved = torch.load(model_path, map_location="cpu", weights_only=True, mmap=True)
             amp = saved.get("train_config", {}).get("amp", "off")
-        prob = predict_stack(model, image, tile=tile, tta=tta, batch_size=batch_size, amp=amp,  # type: ignore[arg-type]
-                             progress=progress)
+        prob = predict_stack(
+            model,
+            image,
+            tile=tile,
+            tta=tta,
+            batch_size=batch_size,
+            amp=amp,
+            progress=progress,
+        )
     finally:
         torch.set_num_threads(old)
     if image.ndim == 2:
@@ -88,13 +107,21 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     p.add_argument("--input", required=True, help="uint8 TIFF image or stack")
     p.add_argument("--output", required=True, type=output_file, help="float32 TIFF to write")
     p.add_argument("--tile", type=positive_int, default=572, help="input tile side (default 572)")
-    p.add_argument("--tta", default="none", choices=["none", "rot4", "d4"],
-                   help="test-time augmentation: none, rot4 (4 rotations), d4 (4 rotations x flip)")
+    p.add_argument(
+        "--tta",
+        default="none",
+        choices=["none", "rot4", "d4"],
+        help="test-time augmentation: none, rot4 (4 rotations), d4 (4 rotations x flip)",
+    )
     p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
-    p.add_argument("--batch-size", type=positive_int,
-                   help="tiles per forward pass (>= 1; default: 1 on a CPU, 16 on a GPU)")
-    p.add_argument("--amp", choices=["off", "bf16", "fp16", "auto"],
-                   help="mixed precision (default: as the model was trained; auto is fp32 on a CPU)")
+    p.add_argument(
+        "--batch-size", type=positive_int, help="tiles per forward pass (>= 1; default: 1 on a CPU, 16 on a GPU)"
+    )
+    p.add_argument(
+        "--amp",
+        choices=["off", "bf16", "fp16", "auto"],
+        help="mixed precision (default: as the model was trained; auto is fp32 on a CPU)",
+    )
     p.add_argument("--threads", type=positive_int, help="CPU threads (>= 1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -102,8 +129,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     def run() -> int:
         t0 = time.perf_counter()
         _check_tiff(args.input, "--input")
-        prob = predict_file(args.model, args.input, args.output, args.tile, args.tta, args.device,
-                            args.batch_size, args.amp, args.threads, not args.no_progress)
+        prob = predict_file(
+            args.model,
+            args.input,
+            args.output,
+            args.tile,
+            args.tta,
+            args.device,
+            args.batch_size,
+            args.amp,
+            args.threads,
+            not args.no_progress,
+        )
         print(f"wrote {args.output}: {prob.shape} float32, 1 = cell, in {time.perf_counter() - t0:.1f} s")
         return 0
 
@@ -121,8 +158,10 @@ def _check_tiff(path: str | Path, option: str) -> None:
         with tifffile.TiffFile(path):
             pass
     except Exception as exc:  # noqa: BLE001 - tifffile raises several types for bad files
-        raise ValueError(f"{option} {path} is not a readable TIFF ({' '.join(str(exc).split())}); "
-                         "give an 8-bit grey-value TIFF image or stack") from None
+        raise ValueError(
+            f"{option} {path} is not a readable TIFF ({' '.join(str(exc).split())}); "
+            "give an 8-bit grey-value TIFF image or stack"
+        ) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,8 +16,8 @@ alternative (train on 0-23, leaving slice 24 out as a gap), whose effect noteboo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["Protocol", "PROTOCOL", "GAP", "check_training_slices"]
 
@@ -86,6 +86,8 @@ def check_training_slices(slices: Iterable[int], protocol: Protocol = PROTOCOL, 
     bad = sorted(set(slices) & forbidden)
     if bad:
         which = "validation or test" if choosing else "test"
-        raise ValueError(f"training slices {bad} belong to the {which} block; train on "
-                         f"{protocol.choosing_train_slices() if choosing else protocol.final_train_slices()} "
-                         "or a subset")
+        raise ValueError(
+            f"training slices {bad} belong to the {which} block; train on "
+            f"{protocol.choosing_train_slices() if choosing else protocol.final_train_slices()} "
+            "or a subset"
+        )

@@ -70,8 +70,14 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel: str = "py
     os.environ[PROGRESS_ENV] = "0"  # the kernel inherits it: no progress bars in the executed notebooks
     try:
         pm.execute_notebook(
-            str(path), str(executed), parameters=parameters, kernel_name=kernel, language="python", cwd=str(path.parent),
-            progress_bar=sys.stderr.isatty(), log_output=False,
+            str(path),
+            str(executed),
+            parameters=parameters,
+            kernel_name=kernel,
+            language="python",
+            cwd=str(path.parent),
+            progress_bar=sys.stderr.isatty(),
+            log_output=False,
         )
         if parameters.get("out_dir"):
             root = repo_root(path.resolve().parent) or path.resolve().parent
@@ -121,20 +127,40 @@ def check_tables(run: NotebookRun, fresh_dir: Path, committed_dir: Path, strict:
     prefix = run.notebook.name[:2]
     fresh, committed = _tables(fresh_dir, prefix), _tables(committed_dir, prefix)
     for name in sorted(set(committed) - set(fresh)):
-        run.checks.append(Check(name[:-4], "*", "*", "missing", "committed", "not written", False,
-                                "the notebook no longer writes this table"))
+        run.checks.append(
+            Check(
+                name[:-4],
+                "*",
+                "*",
+                "missing",
+                "committed",
+                "not written",
+                False,
+                "the notebook no longer writes this table",
+            )
+        )
     for name in sorted(fresh):
         if name in committed:
             run.checks.extend(compare_tables(fresh[name], committed[name]))
         elif strict:
-            run.checks.append(Check(name[:-4], "*", "*", "missing", "not committed", "written", False,
-                                    f"no committed {committed_dir / name}; run with --update and commit it"))
+            run.checks.append(
+                Check(
+                    name[:-4],
+                    "*",
+                    "*",
+                    "missing",
+                    "not committed",
+                    "written",
+                    False,
+                    f"no committed {committed_dir / name}; run with --update and commit it",
+                )
+            )
         else:
             run.notes.append(f"{name}: no committed table for this profile, nothing compared")
 
 
 def _fmt_row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False))
 
 
 def summarise(runs: list[NotebookRun], out=sys.stdout) -> None:
@@ -153,15 +179,27 @@ def summarise(runs: list[NotebookRun], out=sys.stdout) -> None:
         shown = [c for c in run.checks if c.kind != "exact" or not c.ok]
         if shown:
             head = ["table", "row", "quantity", "kind", "committed", "fresh", "check"]
-            rows = [[c.table, c.row[:28], c.column[:28], c.kind, c.committed[:14], c.fresh[:14],
-                     ("ok " if c.ok else "FAIL ") + c.detail] for c in shown]
+            rows = [
+                [
+                    c.table,
+                    c.row[:28],
+                    c.column[:28],
+                    c.kind,
+                    c.committed[:14],
+                    c.fresh[:14],
+                    ("ok " if c.ok else "FAIL ") + c.detail,
+                ]
+                for c in shown
+            ]
             widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
             print("  " + _fmt_row(head, widths), file=out)
             for r in rows:
                 print("  " + _fmt_row(r, widths), file=out)
     failed = [r.notebook.name for r in runs if not r.ok]
-    print(f"\n{len(runs) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""),
-          file=out)
+    print(
+        f"\n{len(runs) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""),
+        file=out,
+    )
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m unet_repro.reproduce") -> int:
@@ -169,15 +207,29 @@ def main(argv: list[str] | None = None, prog: str = "python -m unet_repro.reprod
     from .cli import command_parser, guarded, output_folder
 
     parser = command_parser(prog, __doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
-                        help="ci: minutes on a CPU (what CI runs); cpu: about an hour; paper: the paper's configuration, GPU")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=DEFAULT_PROFILE,
+        help="ci: minutes on a CPU (what CI runs); cpu: about an hour; paper: the paper's configuration, GPU",
+    )
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,02")
     parser.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: notebooks/)")
-    parser.add_argument("--results", type=lambda s: Path(output_folder(s)), default=None,
-                        help="committed results folder (default: results/ for ci, results/<profile>/ otherwise)")
-    parser.add_argument("--build", type=lambda s: Path(output_folder(s)), default=None,
-                        help="where executed notebooks and fresh tables go")
-    parser.add_argument("--no-write", action="store_true", help="never copy fresh tables/figures into the results folder")
+    parser.add_argument(
+        "--results",
+        type=lambda s: Path(output_folder(s)),
+        default=None,
+        help="committed results folder (default: results/ for ci, results/<profile>/ otherwise)",
+    )
+    parser.add_argument(
+        "--build",
+        type=lambda s: Path(output_folder(s)),
+        default=None,
+        help="where executed notebooks and fresh tables go",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="never copy fresh tables/figures into the results folder"
+    )
     parser.add_argument("--update", action="store_true", help="copy fresh tables/figures even after a mismatch")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     args = parser.parse_args(argv)
@@ -189,7 +241,9 @@ def _run(args: argparse.Namespace) -> int:
     nb_dir = args.notebooks or root / "notebooks"
     _check_notebook_args(nb_dir, args.only)
     _check_kernel(args.kernel)
-    committed = args.results or (root / "results" if args.profile == DEFAULT_PROFILE else root / "results" / args.profile)
+    committed = args.results or (
+        root / "results" if args.profile == DEFAULT_PROFILE else root / "results" / args.profile
+    )
     build = args.build or root / "build" / "reproduce" / args.profile
     fresh = build / "results"
     if fresh.exists():
@@ -202,8 +256,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(notebooks)}] {nb.name} (profile {args.profile})", flush=True)
         run = NotebookRun(nb)
         t0 = time.perf_counter()
-        run.error = run_notebook(nb, build / nb.name, {"profile": args.profile, "out_dir": str(fresh.resolve())},
-                                 args.kernel)
+        run.error = run_notebook(
+            nb, build / nb.name, {"profile": args.profile, "out_dir": str(fresh.resolve())}, args.kernel
+        )
         run.seconds = time.perf_counter() - t0
         if not run.error:
             check_tables(run, fresh, committed, strict=args.profile == DEFAULT_PROFILE)
@@ -227,8 +282,10 @@ def _check_kernel(name: str) -> None:
 
     have = sorted(KernelSpecManager().find_kernel_specs())
     if name not in have:
-        raise ValueError(f"no Jupyter kernel named {name!r} is installed; use --kernel with one of "
-                         f"{', '.join(have) or '(none: pip install ipykernel)'}")
+        raise ValueError(
+            f"no Jupyter kernel named {name!r} is installed; use --kernel with one of "
+            f"{', '.join(have) or '(none: pip install ipykernel)'}"
+        )
 
 
 def _check_notebook_args(nb_dir: Path, only: str) -> None:
@@ -237,13 +294,16 @@ def _check_notebook_args(nb_dir: Path, only: str) -> None:
         raise ValueError(f"--notebooks {nb_dir} is not a folder; give the folder that holds NN_name.ipynb")
     have = sorted({p.name[:2] for p in nb_dir.glob("[0-9][0-9]_*.ipynb")})
     if not have:
-        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {nb_dir}; "
-                         "give --notebooks the folder that has them")
+        raise ValueError(
+            f"no numbered notebooks (NN_name.ipynb) in {nb_dir}; give --notebooks the folder that has them"
+        )
     wanted = [o.strip() for o in only.split(",") if o.strip()] if only else []
     bad = [o for o in wanted if not o.isdigit() or o.zfill(2) not in have]
     if bad:
-        raise ValueError(f"--only names notebooks that are not in {nb_dir}: {', '.join(bad)}; "
-                         f"choose from {','.join(have)} (comma-separated)")
+        raise ValueError(
+            f"--only names notebooks that are not in {nb_dir}: {', '.join(bad)}; "
+            f"choose from {','.join(have)} (comma-separated)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ This module imports no torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Union
 
 import pandas as pd
 
@@ -53,7 +53,7 @@ class Stochastic:
     why: str = ""
 
 
-Kind = Union[str, Stochastic]
+Kind = str | Stochastic
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -208,11 +208,9 @@ def compare_tables(fresh_csv: str | Path, committed_csv: str | Path) -> list[Che
     old = pd.read_csv(committed_csv, dtype=str, keep_default_na=False)
     kinds = read_tolerances(committed_csv)
     if list(fresh.columns) != list(old.columns):
-        return [Check(name, "*", "*", "shape", ",".join(old.columns), ",".join(fresh.columns), False,
-                      "columns differ")]
+        return [Check(name, "*", "*", "shape", ",".join(old.columns), ",".join(fresh.columns), False, "columns differ")]
     if len(fresh) != len(old):
-        return [Check(name, "*", "*", "shape", f"{len(old)} rows", f"{len(fresh)} rows", False,
-                      "row counts differ")]
+        return [Check(name, "*", "*", "shape", f"{len(old)} rows", f"{len(fresh)} rows", False, "row counts differ")]
     checks: list[Check] = []
     for i in range(len(old)):
         key = _row_key(old, i)

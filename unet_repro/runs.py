@@ -81,8 +81,13 @@ def ensure_run(profile: str, folder: str | os.PathLike, device: str = "auto", pr
     from .train import profile_config, train
 
     print(f"no run in {folder}: training profile {profile!r} first (what notebook 04 does)", flush=True)
-    train(profile_config(profile), folder, resume=True, device=device,
-          progress=progress_enabled() if progress is None else progress)
+    train(
+        profile_config(profile),
+        folder,
+        resume=True,
+        device=device,
+        progress=progress_enabled() if progress is None else progress,
+    )
     if not prob.is_file():
         raise RuntimeError(f"training profile {profile!r} into {folder} wrote no heldout_prob.tif")
     return prob

@@ -16,8 +16,13 @@ the configuration lives here and ``unet_repro.model`` re-exports it.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+if TYPE_CHECKING:  # annotations only: this module imports neither at run time
+    import numpy as np
+    import torch
 
 __all__ = [
     "Padding",
@@ -38,7 +43,7 @@ __all__ = [
 
 Padding = Literal["valid", "same"]
 Upsampling = Literal["transpose", "bilinear"]
-T = TypeVar("T")
+T = TypeVar("T", "torch.Tensor", "np.ndarray")
 
 
 @dataclass(frozen=True)
@@ -159,15 +164,20 @@ def feature_maps(input_size: int, config: UNetConfig = UNetConfig()) -> list[Fea
         if config.upsampling == "transpose":
             maps.append(FeatureMap(stage, "upconv2x2", size, cout, 4 * ch * cout + cout, 2 * ch * cout * size * size))
         else:
-            maps.append(FeatureMap(stage, "bilinear+conv1x1", size, cout, ch * cout + cout, 2 * ch * cout * size * size))
+            maps.append(
+                FeatureMap(stage, "bilinear+conv1x1", size, cout, ch * cout + cout, 2 * ch * cout * size * size)
+            )
         maps.append(FeatureMap(stage, "crop+concat", size, 2 * cout))
         ch = 2 * cout
         for _ in range(2):
             size -= shrink
             maps.append(conv(stage, ch, cout, size))
             ch = cout
-    maps.append(FeatureMap("out", "conv1x1", size, num_classes, ch * num_classes + num_classes,
-                           2 * ch * num_classes * size * size))
+    maps.append(
+        FeatureMap(
+            "out", "conv1x1", size, num_classes, ch * num_classes + num_classes, 2 * ch * num_classes * size * size
+        )
+    )
     return maps
 
 
@@ -245,6 +255,7 @@ def check_input_size(input_size: int, depth: int = 4, padding: Padding = "valid"
 
 def _input_intervals(input_size: int, depth: int) -> list[tuple[int, int]]:
     """For each output pixel of a valid-padding U-Net (1D), the first and last input pixel it depends on."""
+
     def join(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
         return (min(a[0], b[0]), max(a[1], b[1]))
 
@@ -261,7 +272,7 @@ def _input_intervals(input_size: int, depth: int) -> list[tuple[int, int]]:
     for skip in reversed(skips):
         x = [x[i // 2] for i in range(2 * len(x))]  # 2x2 up-convolution, stride 2
         off = (len(skip) - len(x)) // 2
-        x = [join(a, b) for a, b in zip(x, skip[off : off + len(x)])]  # crop + concatenation
+        x = [join(a, b) for a, b in zip(x, skip[off : off + len(x)], strict=False)]  # crop + concatenation
         x = conv(conv(x))
     return x
 
@@ -292,11 +303,11 @@ def center_crop(x: T, size: int | Sequence[int]) -> T:
     window of a valid-padding network. Works on NumPy arrays and torch tensors alike.
     """
     th, tw = (size, size) if isinstance(size, int) else tuple(size)
-    h, w = x.shape[-2], x.shape[-1]  # type: ignore[attr-defined]
+    h, w = x.shape[-2], x.shape[-1]
     if th > h or tw > w or (h - th) % 2 or (w - tw) % 2:
         raise ValueError(f"cannot centre-crop {h}x{w} to {th}x{tw}: the crop must be smaller with an even margin")
     top, left = (h - th) // 2, (w - tw) // 2
-    return x[..., top : top + th, left : left + tw]  # type: ignore[index]
+    return x[..., top : top + th, left : left + tw]
 
 
 def tile_layout(length: int, tile: int, depth: int = 4) -> tuple[list[int], int, int]:
@@ -323,7 +334,7 @@ def tile_layout(length: int, tile: int, depth: int = 4) -> tuple[list[int], int,
     out = output_size(tile, depth, "valid")
     step = (out // 2**depth) * 2**depth
     if step == 0:
-        raise ValueError(f"tile {tile} gives an output of {out} < {2 ** depth}; use a larger tile")
+        raise ValueError(f"tile {tile} gives an output of {out} < {2**depth}; use a larger tile")
     grid = 2**depth
     last = -(-max(0, length - out) // grid) * grid  # start of the last window, on the grid
     n = 1 + -(-last // step)

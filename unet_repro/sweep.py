@@ -41,11 +41,15 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .protocol import PROTOCOL, check_training_slices
+
+if TYPE_CHECKING:
+    from .inference import TTA
 
 __all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "run_one", "run_sweep", "record_path", "main"]
 
@@ -64,7 +68,7 @@ class RunSpec:
     name: str
     seed: int
     config: Mapping[str, Any]
-    tta_modes: tuple[str, ...] = ("none",)
+    tta_modes: tuple[TTA, ...] = ("none",)
     phase: str = "choosing"
 
     @property
@@ -172,8 +176,13 @@ def load_grid(path: str | Path) -> Grid:
     unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase"})
     if unknown:
         raise SweepError(f"{path}: unknown top-level key(s) {unknown}; use base, config, seeds, profile, phase")
-    return Grid(base=doc.get("base", {}), entries=entries, seeds=tuple(doc.get("seeds", (0, 1, 2))),
-                profile=doc.get("profile"), phase=doc.get("phase", "choosing"))
+    return Grid(
+        base=doc.get("base", {}),
+        entries=entries,
+        seeds=tuple(doc.get("seeds", (0, 1, 2))),
+        profile=doc.get("profile"),
+        phase=doc.get("phase", "choosing"),
+    )
 
 
 def record_path(runs_dir: str | Path, spec: RunSpec) -> Path:
@@ -191,8 +200,9 @@ def _finished(runs_dir: Path, spec: RunSpec) -> bool:
         return False
     rec = json.loads(path.read_text())
     if rec.get("config") != _jsonable(spec.config):
-        raise SweepError(f"{path} holds another configuration of {spec.run_id!r}; rename the grid entry "
-                         "or delete the stale record")
+        raise SweepError(
+            f"{path} holds another configuration of {spec.run_id!r}; rename the grid entry or delete the stale record"
+        )
     return rec.get("status") == "ok" and set(spec.tta_modes) <= set(rec.get("metrics", {}).get("test", {}))
 
 
@@ -212,9 +222,14 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
     Never raises for a failing run: the record then has ``status = "failed"`` and the error.
     """
     started = time.time()
-    record: dict[str, Any] = {"run_id": spec.run_id, "name": spec.name, "seed": spec.seed,
-                              "config": _jsonable(spec.config), "tta_modes": list(spec.tta_modes),
-                              "phase": spec.phase}
+    record: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "name": spec.name,
+        "seed": spec.seed,
+        "config": _jsonable(spec.config),
+        "tta_modes": list(spec.tta_modes),
+        "phase": spec.phase,
+    }
     try:
         import numpy as np
         import torch
@@ -227,8 +242,9 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         cfg = TrainConfig(**spec.config)
         dev = resolve_device(device)
         isbi = data_mod.load_isbi2012()
-        result = train(cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev),
-                       progress=False, evaluate=False)
+        result = train(
+            cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev), progress=False, evaluate=False
+        )
         blocks = {"test": PROTOCOL.test_slices}
         if spec.phase == "choosing":  # a final run trained on the validation block: no validation score
             blocks = {"validation": PROTOCOL.validation_slices, **blocks}
@@ -240,19 +256,28 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         try:
             for mode in spec.tta_modes:
                 for block, idx in blocks.items():
-                    prob = predict_stack(result.model.to(dev), isbi.train_images[idx], tile=cfg.eval_tile,
-                                         tta=mode)  # type: ignore[arg-type]
-                    metrics[block][mode] = {k: float(v) for k, v in
-                                            isbi2012_scores(prob, np.asarray(isbi.train_labels[idx])).items()}
+                    prob = predict_stack(result.model.to(dev), isbi.train_images[idx], tile=cfg.eval_tile, tta=mode)
+                    metrics[block][mode] = {
+                        k: float(v)
+                        for k, v in isbi2012_scores(
+                            prob, np.asarray(isbi.train_labels[idx]), threads=cfg.threads
+                        ).items()
+                    }
         finally:
             torch.set_num_threads(old)
-        record.update(status="ok", metrics=metrics, train_seconds=result.seconds,
-                      seconds_per_step=result.seconds_per_iteration,
-                      predict_seconds=time.perf_counter() - t0, device=str(dev), device_name=_device_name(dev),
-                      torch=torch.__version__, threads=cfg.threads)
+        record.update(
+            status="ok",
+            metrics=metrics,
+            train_seconds=result.seconds,
+            seconds_per_step=result.seconds_per_iteration,
+            predict_seconds=time.perf_counter() - t0,
+            device=str(dev),
+            device_name=_device_name(dev),
+            torch=torch.__version__,
+            threads=cfg.threads,
+        )
     except Exception as exc:  # a crashing run is recorded, and the sweep goes on
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc(limit=-3))
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=-3))
     record["wall_seconds"] = time.time() - started
     return record
 
@@ -264,9 +289,17 @@ def _write_record(runs_dir: Path, spec: RunSpec, record: Mapping[str, Any]) -> N
     os.replace(tmp, path)
 
 
-def run_sweep(grid: Grid, runs_dir: str | Path, work_dir: str | Path, *, workers: int | None = None,
-              scheduler: str | None = None, device: str = "cpu", only: Iterable[str] | None = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+def run_sweep(
+    grid: Grid,
+    runs_dir: str | Path,
+    work_dir: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    device: str = "cpu",
+    only: Iterable[str] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Run every unfinished (entry, seed) of ``grid``; return the records written in this call.
 
     Args:
@@ -298,8 +331,9 @@ def run_sweep(grid: Grid, runs_dir: str | Path, work_dir: str | Path, *, workers
         import multiprocessing as mp
 
         client = None
-        executor = cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                          mp_context=mp.get_context("spawn"))
+        executor = cf.ProcessPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1, mp_context=mp.get_context("spawn")
+        )
     from tqdm.auto import tqdm
 
     done: list[dict[str, Any]] = []
@@ -311,8 +345,14 @@ def run_sweep(grid: Grid, runs_dir: str | Path, work_dir: str | Path, *, workers
             try:
                 rec = fut.result()
             except Exception as exc:  # the worker itself died
-                rec = {"run_id": spec.run_id, "name": spec.name, "seed": spec.seed,
-                       "config": _jsonable(spec.config), "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                rec = {
+                    "run_id": spec.run_id,
+                    "name": spec.name,
+                    "seed": spec.seed,
+                    "config": _jsonable(spec.config),
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             _write_record(runs_dir, spec, rec)
             done.append(rec)
             bar.update(1)
@@ -348,8 +388,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.sw
             for s in grid.specs:
                 print(f"{s.run_id}\t{'done' if _finished(runs_dir, s) else 'to run'}")
             return 0
-        recs = run_sweep(grid, args.runs_dir, args.work_dir, workers=args.workers, scheduler=args.scheduler,
-                         device=args.device, only=args.only, progress=not args.no_progress)
+        recs = run_sweep(
+            grid,
+            args.runs_dir,
+            args.work_dir,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            device=args.device,
+            only=args.only,
+            progress=not args.no_progress,
+        )
         failed = [r["run_id"] for r in recs if r["status"] != "ok"]
         print(f"{len(recs) - len(failed)} runs finished, {len(failed)} failed" + (f": {failed}" if failed else ""))
         return 1 if failed else 0

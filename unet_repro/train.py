@@ -28,9 +28,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -95,15 +95,17 @@ class TileSampler:
         depth: network depth.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, tile: int,
-                 depth: int = 4) -> None:
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, tile: int, depth: int = 4
+    ) -> None:
         self.tile = tile
         self.out = output_size(tile, depth, "valid")
         self.border = (tile - self.out) // 2
         n, h, w = images.shape
         if self.out > h or self.out > w:
-            raise ValueError(f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); "
-                             "use a smaller tile")
+            raise ValueError(
+                f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); use a smaller tile"
+            )
         b = self.border
         self.images = mirror_canvas(images.astype(np.float32), (h, w), b)
         self.labels = mirror_canvas(labels, (h, w), b)
@@ -136,7 +138,7 @@ class TrainResult:
     seconds_per_iteration: float
     heldout_prob: np.ndarray | None = None
     heldout_slices: list[int] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | str] = field(default_factory=dict)
 
 
 def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,9 +154,13 @@ def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray
     images = normalize_image(isbi.train_images[train_idx])
     labels = isbi.train_labels[train_idx]
     classes = (labels > 127).astype(np.int64)
-    weights = weight_maps(labels, w0=cfg.w0, sigma=cfg.sigma,
-                          class_weights=None if cfg.class_balance else (1.0, 1.0),
-                          cache_dir=data_mod.cache_dir().parent / "weight_maps")
+    weights = weight_maps(
+        labels,
+        w0=cfg.w0,
+        sigma=cfg.sigma,
+        class_weights=None if cfg.class_balance else (1.0, 1.0),
+        cache_dir=data_mod.cache_dir().parent / "weight_maps",
+    )
     return images, classes, weights
 
 
@@ -276,16 +282,24 @@ def train(
                     checkpoint.save_checkpoint(ckpt_path, done, model, opt, at_step, log, time.perf_counter() - t0, cfg)
                     checkpoint.write_log(out / "log.csv", log)
                 if stopped:
-                    print(f"time budget of {max_minutes:g} min reached: stopped after step {done} of {cfg.iterations}",
-                          flush=True)
+                    print(
+                        f"time budget of {max_minutes:g} min reached: stopped after step {done} of {cfg.iterations}",
+                        flush=True,
+                    )
                     break
         finally:
-            tiles.close()  # type: ignore[attr-defined]
+            tiles.close()
         if bar is not None:
             bar.close()
         seconds = log[-1]["time"] if log else 0.0
-        result = TrainResult(model=model, config=cfg, out_dir=out, log=log, seconds=seconds,
-                             seconds_per_iteration=seconds / len(log) if log else float("nan"))
+        result = TrainResult(
+            model=model,
+            config=cfg,
+            out_dir=out,
+            log=log,
+            seconds=seconds,
+            seconds_per_iteration=seconds / len(log) if log else float("nan"),
+        )
         if stop_after is not None and end_step < cfg.iterations and not stopped:
             return result
         if cfg.channels_last:
@@ -317,18 +331,29 @@ def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch
     cfg = result.config
     _, held = cfg.slices(len(isbi.train_images))
     t0 = time.perf_counter()
-    prob = predict_stack(result.model, isbi.train_images[held], tile=cfg.eval_tile, tta=cfg.tta,  # type: ignore[arg-type]
-                         amp=cfg.amp)
+    prob = predict_stack(
+        result.model,
+        isbi.train_images[held],
+        tile=cfg.eval_tile,
+        tta=cfg.tta,
+        amp=cfg.amp,
+    )
     seconds = time.perf_counter() - t0
     tifffile.imwrite(result.out_dir / "heldout_prob.tif", prob.astype(np.float32), photometric="minisblack")
     err = float(pixel_error(prob, isbi.train_labels[held]))
     result.heldout_prob, result.heldout_slices = prob, held
-    result.metrics = {"pixel_error": err, "predict_seconds": seconds, "tta": cfg.tta}  # type: ignore[dict-item]
+    result.metrics = {"pixel_error": err, "predict_seconds": seconds, "tta": cfg.tta}
     summary = {
-        "profile": cfg.profile, "iterations": len(result.log), "train_seconds": result.seconds,
-        "seconds_per_iteration": result.seconds_per_iteration, "heldout_slices": held,
-        "heldout_pixel_error": err, "predict_seconds": seconds, "tta": cfg.tta,
-        "device": str(device), "torch_threads": torch.get_num_threads(),
+        "profile": cfg.profile,
+        "iterations": len(result.log),
+        "train_seconds": result.seconds,
+        "seconds_per_iteration": result.seconds_per_iteration,
+        "heldout_slices": held,
+        "heldout_pixel_error": err,
+        "predict_seconds": seconds,
+        "tta": cfg.tta,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
     }
     (result.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -364,20 +389,37 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
     p.add_argument("--tile", type=positive_int, help="input tile side, a valid size (572 in the paper)")
     p.add_argument("--seed", type=nonnegative_int)
     p.add_argument("--tta", choices=["none", "rot4", "d4"])
-    p.add_argument("--amp", choices=list(AMP_MODES),
-                   help="mixed precision: off (fp32), bf16, fp16, auto (bf16 or fp16 on a GPU, off on a CPU); "
-                        "default: the profile's (auto for paper, off for ci/cpu)")
+    p.add_argument(
+        "--amp",
+        choices=list(AMP_MODES),
+        help="mixed precision: off (fp32), bf16, fp16, auto (bf16 or fp16 on a GPU, off on a CPU); "
+        "default: the profile's (auto for paper, off for ci/cpu)",
+    )
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=positive_int, help="CPU threads (profile default: 2 for ci/cpu)")
-    p.add_argument("--max-minutes", type=positive_float,
-                   help="time budget: stop cleanly after the step that exceeds it, save and evaluate the run")
+    p.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        help="time budget: stop cleanly after the step that exceeds it, save and evaluate the run",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in {
-        "iterations": args.iterations, "lr": args.lr, "lr_schedule": args.lr_schedule,
-        "base_channels": args.base_channels, "tile": args.tile, "eval_tile": args.tile, "seed": args.seed,
-        "tta": args.tta, "threads": args.threads, "optimizer": args.optimizer,
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "iterations": args.iterations,
+            "lr": args.lr,
+            "lr_schedule": args.lr_schedule,
+            "base_channels": args.base_channels,
+            "tile": args.tile,
+            "eval_tile": args.tile,
+            "seed": args.seed,
+            "tta": args.tta,
+            "threads": args.threads,
+            "optimizer": args.optimizer,
+        }.items()
+        if v is not None
+    }
     if args.amp:
         overrides["amp"] = args.amp
     if args.channels_last:
@@ -395,8 +437,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
             _check_resumable(cfg, out)
         budget = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
         res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress, **budget)
-        print(json.dumps({"out": str(out), "seconds": round(res.seconds, 1),
-                          "seconds_per_iteration": round(res.seconds_per_iteration, 4), **res.metrics}))
+        print(
+            json.dumps(
+                {
+                    "out": str(out),
+                    "seconds": round(res.seconds, 1),
+                    "seconds_per_iteration": round(res.seconds_per_iteration, 4),
+                    **res.metrics,
+                }
+            )
+        )
         return 0
 
     return guarded(run)

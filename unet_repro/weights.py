@@ -32,7 +32,8 @@ each cell's exact distance transform only inside the cell's bounding box grown b
 (exact there, because the whole cell lies inside the window) and keeps a running first and second
 minimum. The transform is the separable algorithm of Felzenszwalb & Huttenlocher (Theory of Computing 8,
 2012) on integer squared distances, compiled with numba so that the small transforms of a slice (one per
-cell, about a hundred on an ISBI slice) cost no Python overhead; no library offers "the two nearest labels within a radius". Where a pixel's true
+cell, about a hundred on an ISBI slice) cost no Python overhead; no library offers "the two nearest labels
+within a radius". Where a pixel's true
 ``d1 + d2`` exceeds R the computed ``d1 + d2`` is at least as large (or infinite), so the term is off by
 less than ``tol``. The map is therefore within ``tol`` (plus float32 rounding, ~1e-6) of the exact eq. 2
 everywhere; ``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, and
@@ -46,8 +47,8 @@ import hashlib
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numba
 import numpy as np
@@ -81,8 +82,10 @@ def _as_label(label: np.ndarray, ndims: Sequence[int], what: str = "label") -> n
         label = np.asarray(label)
     if label.ndim not in ndims:
         want = " or ".join(f"{n}D" for n in ndims)
-        raise ValueError(f"{what} must be a {want} array, got shape {label.shape}; pass one slice (H, W)"
-                         + (" or a stack (Z, H, W)" if 3 in ndims else ""))
+        raise ValueError(
+            f"{what} must be a {want} array, got shape {label.shape}; pass one slice (H, W)"
+            + (" or a stack (Z, H, W)" if 3 in ndims else "")
+        )
     if label.size == 0 or 0 in label.shape:
         raise ValueError(f"{what} is empty (shape {label.shape}); pass a label image with pixels")
     if label.dtype.kind == "f":
@@ -143,8 +146,10 @@ def _looks_like_instances(label: np.ndarray) -> tuple[bool, str]:
     a = label
     fg = a > 0
     diff = np.zeros(a.shape, bool)
-    for sl_a, sl_b in (((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-                       ((slice(None), slice(1, None)), (slice(None), slice(None, -1)))):
+    for sl_a, sl_b in (
+        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+    ):
         d = (a[sl_a] != a[sl_b]) & fg[sl_a] & fg[sl_b]
         diff[sl_a] |= d
         diff[sl_b] |= d
@@ -158,8 +163,10 @@ def _looks_like_instances(label: np.ndarray) -> tuple[bool, str]:
     seam_counts[np.searchsorted(values, seam_values)] = seam_n
     seams = values[(seam_counts == counts) & (counts > 1)]
     if seams.size > 0 and seams.size >= 0.25 * values.size:
-        return False, (f"{seams.size} of its {values.size} non-zero values occur only as seams between other "
-                       "values (as in an interpolated or blurred binary label)")
+        return False, (
+            f"{seams.size} of its {values.size} non-zero values occur only as seams between other "
+            "values (as in an interpolated or blurred binary label)"
+        )
     return True, ""
 
 
@@ -416,12 +423,24 @@ def border_weight_map(
     return out.astype(np.float32)
 
 
-def _cache_key(labels: np.ndarray, w0: float, sigma: float, class_weights: tuple[float, float],
-               instances: bool | None) -> str:
+def _cache_key(
+    labels: np.ndarray, w0: float, sigma: float, class_weights: tuple[float, float], instances: bool | None
+) -> str:
     h = hashlib.sha256()
     h.update(_ALGORITHM_VERSION.encode())
-    h.update(repr((labels.shape, str(labels.dtype), float(w0), float(sigma),
-                   tuple(float(c) for c in class_weights), instances, TRUNCATION_TOL)).encode())
+    h.update(
+        repr(
+            (
+                labels.shape,
+                str(labels.dtype),
+                float(w0),
+                float(sigma),
+                tuple(float(c) for c in class_weights),
+                instances,
+                TRUNCATION_TOL,
+            )
+        ).encode()
+    )
     h.update(np.ascontiguousarray(labels).tobytes())
     return h.hexdigest()[:24]
 
@@ -509,8 +528,9 @@ def separation_borders(instances: np.ndarray, width: int = 2) -> np.ndarray:
     """
     instances = _as_label(instances, (2,), "instances")
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 2 or width % 2:
-        raise ValueError(f"width must be an even integer >= 2 (each side of a contact gives up width/2 pixels), "
-                         f"got {width!r}")
+        raise ValueError(
+            f"width must be an even integer >= 2 (each side of a contact gives up width/2 pixels), got {width!r}"
+        )
     r = width // 2
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     disk = (yy**2 + xx**2) <= r * r

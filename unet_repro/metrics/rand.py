@@ -70,9 +70,22 @@ def _workspace(w: int, h: int, n: int) -> tuple:
     size = (w + 2) * (h + 2)
     lab = np.full(size, _BORDER, np.int32)
     ints = [np.empty(n, np.int64) for _ in range(6)]
-    return (lab, np.zeros(size, np.uint8), np.empty(h * w, np.int64), np.empty(h * w, np.int64),
-            np.zeros(h * w + 2, np.int64), np.zeros(65536, np.int64),
-            ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], np.empty(n, np.float64), np.empty(n, np.float64))
+    return (
+        lab,
+        np.zeros(size, np.uint8),
+        np.empty(h * w, np.int64),
+        np.empty(h * w, np.int64),
+        np.zeros(h * w + 2, np.int64),
+        np.zeros(65536, np.int64),
+        ints[0],
+        ints[1],
+        ints[2],
+        ints[3],
+        ints[4],
+        ints[5],
+        np.empty(n, np.float64),
+        np.empty(n, np.float64),
+    )
 
 
 @njit(cache=True, nogil=True)

@@ -42,8 +42,12 @@ def _build_simple_point_lut() -> np.ndarray:
         for a in ring:
             ra, ca = pos[a]
             out[a] = [
-                b for b in ring if b != a and (
-                    abs(pos[b][0] - ra) + abs(pos[b][1] - ca) == 1 if conn == 4
+                b
+                for b in ring
+                if b != a
+                and (
+                    abs(pos[b][0] - ra) + abs(pos[b][1] - ca) == 1
+                    if conn == 4
                     else max(abs(pos[b][0] - ra), abs(pos[b][1] - ca)) == 1
                 )
             ]

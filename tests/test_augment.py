@@ -355,7 +355,7 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
         Augmenter()(bad, None, rng)
     with pytest.raises(TypeError, match="Generator"):
-        elastic_deform(image, None, 0)  # type: ignore[arg-type]
+        elastic_deform(image, None, 0)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="2-D"):
         elastic_deform(np.zeros((2, 20, 20), np.float32), None, rng)
     with pytest.raises(ValueError, match="weight shape"):

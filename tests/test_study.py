@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from unet_repro.study import METRICS, load_records, paired_effects, seed_spread, seed_tolerances, verdict
+from unet_repro.study import (
+    METRICS,
+    load_records,
+    paired_effects,
+    seed_spread,
+    seed_study_kinds,
+    seed_tolerances,
+    verdict,
+)
 
 
 def _write(folder, name, seed, pixel, status="ok"):
@@ -75,3 +83,21 @@ def test_paired_effects_use_seed_pairs(runs):
 )
 def test_verdict_rule(metric, diff, se, n, expected):
     assert verdict(metric, diff, se, n) == expected
+
+
+def test_seed_study_kinds_give_every_table_the_same_tolerance(runs, tmp_path):
+    from unet_repro.results import Stochastic
+    from unet_repro.study import SEED_STUDY
+
+    root = tmp_path / "checkout"
+    (root / SEED_STUDY).mkdir(parents=True)
+    for f in runs.glob("base-*.json"):
+        (root / SEED_STUDY / f.name.replace("base", "ci")).write_text(f.read_text().replace('"base', '"ci'))
+    kinds = seed_study_kinds(["pixel_error", "rand_error", "tile"], "ci", root=root)
+    assert set(kinds) == {"pixel_error", "rand_error"}
+    assert isinstance(kinds["pixel_error"], Stochastic) and kinds["pixel_error"].atol == pytest.approx(0.026)
+    assert "4 seeds" in kinds["pixel_error"].why
+    assert seed_study_kinds(["pixel_error"], "paper", root=root)["pixel_error"].atol == pytest.approx(0.026)
+    assert "borrows" in seed_study_kinds(["pixel_error"], "paper", root=root)["pixel_error"].why
+    # outside a checkout there is no seed study and nothing to compare with
+    assert seed_study_kinds(["pixel_error"], "ci", root=tmp_path / "nowhere") == {"pixel_error": "measured"}

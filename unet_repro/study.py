@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "LOWER_IS_BETTER", "load_records", "seed_spread", "seed_tolerances", "paired_effects",
-           "verdict", "TOLERANCE_SDS"]
+from .results import Stochastic
+
+__all__ = [
+    "METRICS",
+    "LOWER_IS_BETTER",
+    "load_records",
+    "seed_spread",
+    "seed_tolerances",
+    "paired_effects",
+    "verdict",
+    "TOLERANCE_SDS",
+    "SEED_STUDY",
+    "seed_study_kinds",
+]
 
 METRICS = ("pixel_error", "warping_error", "rand_error", "v_rand", "v_info")
 #: errors fall as a segmentation improves; V_rand and V_info are scores that rise.
 LOWER_IS_BETTER = {"pixel_error": True, "warping_error": True, "rand_error": True, "v_rand": False, "v_info": False}
 #: a rerun may drift by this many seed standard deviations before the comparison fails.
 TOLERANCE_SDS = 2.0
+#: the committed seed study of the ci profile (``studies/ci_seeds.toml``), relative to the checkout.
+SEED_STUDY = Path("results") / "seed_study" / "runs"
 
 
 def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.DataFrame:
@@ -46,11 +60,20 @@ def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.
             continue
         for block, modes in rec.get("metrics", {}).items():
             for tta, scores in modes.items():
-                rows.append({"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], "block": block,
-                             "tta": tta, **{m: scores[m] for m in METRICS},
-                             "seconds_per_step": rec.get("seconds_per_step"),
-                             "train_seconds": rec.get("train_seconds"), "device": rec.get("device"),
-                             "torch": rec.get("torch")})
+                rows.append(
+                    {
+                        "run_id": rec["run_id"],
+                        "name": rec["name"],
+                        "seed": rec["seed"],
+                        "block": block,
+                        "tta": tta,
+                        **{m: scores[m] for m in METRICS},
+                        "seconds_per_step": rec.get("seconds_per_step"),
+                        "train_seconds": rec.get("train_seconds"),
+                        "device": rec.get("device"),
+                        "torch": rec.get("torch"),
+                    }
+                )
     cols = ["run_id", "name", "seed", "block", "tta", *METRICS, "seconds_per_step", "train_seconds", "device", "torch"]
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["name", "seed", "block", "tta"], kind="stable").reset_index(drop=True)
@@ -69,8 +92,16 @@ def seed_spread(df: pd.DataFrame, name: str, block: str = "test", tta: str = "no
     out = []
     for m in METRICS:
         v = sel[m].to_numpy(dtype=float)
-        out.append({"metric": m, "n_seeds": len(v), "mean": v.mean(), "sd": v.std(ddof=1) if len(v) > 1 else math.nan,
-                    "min": v.min(), "max": v.max()})
+        out.append(
+            {
+                "metric": m,
+                "n_seeds": len(v),
+                "mean": v.mean(),
+                "sd": v.std(ddof=1) if len(v) > 1 else math.nan,
+                "min": v.min(),
+                "max": v.max(),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -102,8 +133,9 @@ def verdict(metric: str, mean_diff: float, se: float, n: int) -> str:
     return "helps" if better else "hurts"
 
 
-def paired_effects(df: pd.DataFrame, baseline: str, block: str = "test", tta: str = "none",
-                   names: Iterable[str] | None = None) -> pd.DataFrame:
+def paired_effects(
+    df: pd.DataFrame, baseline: str, block: str = "test", tta: str = "none", names: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Seed-matched differences of each configuration against ``baseline``, per metric.
 
     Returns:
@@ -121,7 +153,53 @@ def paired_effects(df: pd.DataFrame, baseline: str, block: str = "test", tta: st
             n = len(d)
             se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else math.nan
             mean = float(d.mean()) if n else math.nan
-            rows.append({"name": name, "metric": m, "n_pairs": n, "baseline_mean": float(base.loc[seeds, m].mean()),
-                         "mean": float(sel.loc[seeds, m].mean()), "mean_diff": mean, "se": se,
-                         "verdict": verdict(m, mean, se, n)})
+            rows.append(
+                {
+                    "name": name,
+                    "metric": m,
+                    "n_pairs": n,
+                    "baseline_mean": float(base.loc[seeds, m].mean()),
+                    "mean": float(sel.loc[seeds, m].mean()),
+                    "mean_diff": mean,
+                    "se": se,
+                    "verdict": verdict(m, mean, se, n),
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def seed_study_kinds(
+    columns: Iterable[str], profile: str = "ci", root: str | Path | None = None
+) -> dict[str, Stochastic | str]:
+    """How ``reproduce`` compares the metric columns of a results table: the seed study's tolerances.
+
+    Every table that holds a metric gets the same tolerance for it (:func:`seed_tolerances` of the ``ci``
+    seed study's test block). Outside a checkout (e.g. Colab) there is no committed seed study and nothing
+    to compare against, so the columns are marked ``measured``.
+
+    Args:
+        columns: metric names among :data:`METRICS` (other names are left out of the result).
+        profile: the profile whose table this is; only ``ci`` has a seed study, other profiles borrow it.
+        root: the checkout (default: found from the working directory).
+
+    Returns:
+        column -> :class:`unet_repro.results.Stochastic` (or ``"measured"``).
+    """
+    from .results import repo_root
+
+    cols = [c for c in columns if c in METRICS]
+    checkout = Path(root) if root else repo_root()
+    runs = checkout / SEED_STUDY if checkout else None
+    if runs is None or not runs.is_dir():
+        return dict.fromkeys(cols, "measured")
+    df = load_records(runs)
+    tol = seed_tolerances(df, "ci")
+    n = int(seed_spread(df, "ci")["n_seeds"].min())
+    why = (
+        f"{TOLERANCE_SDS:g} standard deviations over {n} seeds of the ci profile (results/seed_study, "
+        "studies/ci_seeds.toml): on one machine type a seeded run repeats exactly; other hardware rounds "
+        "differently and training amplifies that about as much as a change of seed"
+    )
+    if profile != "ci":
+        why += f"; the {profile} profile has no seed study of its own and borrows the ci one"
+    return {c: Stochastic(tol[c], why) for c in cols}

@@ -29,17 +29,15 @@ NUMBER = re.compile(r"\d[\d,]*\d(?:\.\d+)?(?:e-?\d+)?|\d(?:\.\d+)?(?:e-?\d+)?")
 # Quotes with no committed table behind them (yet): measured speeds printed by benchmarks/, the machine
 # description, and tolerances stated by the tests that check them. Each is (row title, number).
 NO_TABLE = {
-    ("weight map (eq. 2), w0 = 10, sigma = 5", "37"): "speed: printed by benchmarks/weight_maps.py",
-    ("weight map (eq. 2), w0 = 10, sigma = 5", "55"): "speed: printed by benchmarks/weight_maps.py",
     ("training", "2"): "the machine (2 CPU cores)",
-    ("the five ISBI metrics, 30x512x512 stack", "9.9"): "speed: printed by benchmarks/metrics.py",
     ("the five ISBI metrics, 30x512x512 stack", "1e-9"): "tolerance of tests/test_metrics.py on the test vectors",
 }
 
 
 def _table(name: str) -> pd.DataFrame:
-    proc = subprocess.run(["git", "show", f"HEAD:results/{name}"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["git", "show", f"HEAD:results/{name}"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     if proc.returncode == 0:
         return pd.read_csv(io.StringIO(proc.stdout))
     return pd.read_csv(ROOT / "results" / name)
@@ -119,7 +117,7 @@ def test_every_number_in_ours_comes_from_its_table(title):
     quoted = [q for q in _numbers(row["ours"]) if (title, q) not in NO_TABLE]
     values = sources[title]
     assert len(quoted) == len(values), f"{title!r}: README quotes {quoted}, the checks know {len(values)} values"
-    for q, v in zip(quoted, values):
+    for q, v in zip(quoted, values, strict=False):
         assert q == _as_printed(q, float(v)), f"{title!r}: README says {q}, the table gives {v} ({_as_printed(q, v)})"
     for name in re.findall(r"results/(\d\d_\w+\.csv)", row["produced"]):
         assert (ROOT / "results" / name).is_file(), f"{title!r} names results/{name}, which does not exist"
@@ -129,8 +127,11 @@ def test_paper_numbers_and_claims_match_the_evaluation_table():
     rows, ev = _paper_vs_ours(), _table("05_evaluation.csv")
     paper = ev[ev.source.str.startswith("paper")].iloc[0]
     ci = ev[ev.source.str.contains("profile ci")].iloc[0]
-    for title, column in [("pixel error (Table 1)", "pixel_error"), ("warping error (Table 1)", "warping_error"),
-                          ("Rand error (Table 1)", "rand_error")]:
+    for title, column in [
+        ("pixel error (Table 1)", "pixel_error"),
+        ("warping error (Table 1)", "warping_error"),
+        ("Rand error (Table 1)", "rand_error"),
+    ]:
         (quoted,) = _numbers(rows[title]["paper"])
         assert quoted == _as_printed(quoted, float(paper[column])), (title, quoted, paper[column])
     if "reaches the paper's pixel error" in README:
@@ -159,4 +160,18 @@ def test_readme_lists_every_notebook_with_a_colab_link():
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert f"(notebooks/{nb.name})" in README, nb.name
         # the address and the release tag come from pyproject.toml (tests/test_colab.py checks them in full)
-        assert f"colab.research.google.com/github/unet-repro/unet-repro/blob/v{PYPROJECT_VERSION}/notebooks/{nb.name}" in README
+        assert (
+            f"colab.research.google.com/github/unet-repro/unet-repro/blob/v{PYPROJECT_VERSION}/notebooks/{nb.name}"
+            in README
+        )
+
+
+def test_seed_spread_quoted_in_prose_matches_the_seed_study_table():
+    """The README's sentence on how Rand and pixel error move with the seed quotes results/04_seed_study.csv."""
+    spread = _table("04_seed_study.csv").set_index("metric")
+    text = README
+    n = int(spread["n_seeds"].min())
+    for metric, fmt in (("rand_error", "{:.3f}"), ("pixel_error", "{:.4f}")):
+        lo, hi = fmt.format(spread.loc[metric, "min"]), fmt.format(spread.loc[metric, "max"])
+        assert f"{lo} to {hi}" in text, f"README should quote the {metric} range {lo} to {hi} over the seeds"
+    assert f"over the {n} seeds of the `ci` seed study" in text

@@ -23,7 +23,14 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+
+
+@functools.cache
+def _readme() -> str:
+    """The README's text (read on first use, never at import time)."""
+    return (ROOT / "README.md").read_text()
+
+
 NUMBER = re.compile(r"\d[\d,]*\d(?:\.\d+)?(?:e-?\d+)?|\d(?:\.\d+)?(?:e-?\d+)?")
 
 # Quotes with no committed table behind them (yet): measured speeds printed by benchmarks/, the machine
@@ -45,7 +52,7 @@ def _table(name: str) -> pd.DataFrame:
 
 def _paper_vs_ours() -> dict[str, dict[str, str]]:
     """The README's ``| quantity | paper | ours | produced by |`` table: row title -> its cells."""
-    lines = README.splitlines()
+    lines = _readme().splitlines()
     start = lines.index("| quantity | paper | ours | produced by |") + 2
     rows: dict[str, dict[str, str]] = {}
     for line in lines[start:]:
@@ -134,14 +141,14 @@ def test_paper_numbers_and_claims_match_the_evaluation_table():
     ]:
         (quoted,) = _numbers(rows[title]["paper"])
         assert quoted == _as_printed(quoted, float(paper[column])), (title, quoted, paper[column])
-    if "reaches the paper's pixel error" in README:
+    if "reaches the paper's pixel error" in _readme():
         assert ci.pixel_error <= paper.pixel_error
 
 
 def test_prose_quotes_the_training_table():
     """ "our `ci` model is a 16-channel network trained for 6 minutes" and the training row's recipe."""
     run = _table("04_training.csv").iloc[0]
-    channels, minutes = re.search(r"(\d+)-channel network trained\s+for (\d+) minutes", README).groups()
+    channels, minutes = re.search(r"(\d+)-channel network trained\s+for (\d+) minutes", _readme()).groups()
     assert int(channels) == run.base_channels and minutes == _as_printed(minutes, run.train_minutes)
     ours = _paper_vs_ours()["training"]["ours"]
     assert (run.optimizer == "adam") == ("Adam" in ours) and (not run.augment) == ("no augmentation" in ours)
@@ -150,26 +157,27 @@ def test_prose_quotes_the_training_table():
 def test_notebook_table_quotes_the_architecture_table():
     arch = _table("01_architecture.csv")
     convs = int(arch.layer.str.startswith(("conv", "upconv")).sum())
-    assert f"{convs} layers, {int(arch['params'].sum()):,} parameters" in README
+    assert f"{convs} layers, {int(arch['params'].sum()):,} parameters" in _readme()
 
 
-PYPROJECT_VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+def _pyproject_version() -> str:
+    return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
 
 
 def test_readme_lists_every_notebook_with_a_colab_link():
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        assert f"(notebooks/{nb.name})" in README, nb.name
+        assert f"(notebooks/{nb.name})" in _readme(), nb.name
         # the address and the release tag come from pyproject.toml (tests/test_colab.py checks them in full)
         assert (
-            f"colab.research.google.com/github/unet-repro/unet-repro/blob/v{PYPROJECT_VERSION}/notebooks/{nb.name}"
-            in README
+            f"colab.research.google.com/github/unet-repro/unet-repro/blob/v{_pyproject_version()}/notebooks/{nb.name}"
+            in _readme()
         )
 
 
 def test_seed_spread_quoted_in_prose_matches_the_seed_study_table():
     """The README's sentence on how Rand and pixel error move with the seed quotes results/04_seed_study.csv."""
     spread = _table("04_seed_study.csv").set_index("metric")
-    text = README
+    text = _readme()
     n = int(spread["n_seeds"].min())
     for metric, fmt in (("rand_error", "{:.3f}"), ("pixel_error", "{:.4f}")):
         lo, hi = fmt.format(spread.loc[metric, "min"]), fmt.format(spread.loc[metric, "max"])

@@ -13,7 +13,7 @@ What exactly this module computes (the paper leaves these choices open):
 
 - **Cells.** For a binary label (two distinct values, 0 = membrane/background, >0 = cell), the cells are
   the 4-connected components of ``label > 0``. For an instance image (0 = background, each other value
-  one cell) every non-zero value is one cell, connected or not.
+  one cell) every non-zero value is one cell, connected or not (:func:`label_cells`, :mod:`unet_repro.cells`).
 - **Distances.** ``d1(x)``, ``d2(x)`` are Euclidean distances, exactly as
   ``scipy.ndimage.distance_transform_edt`` measures them, from pixel ``x`` to the nearest pixel of the
   nearest cell and to the nearest pixel of the second-nearest (different) cell.
@@ -23,22 +23,16 @@ What exactly this module computes (the paper leaves these choices open):
   class k), so that both classes carry the same total weight. :func:`class_balance` computes it for one
   slice or for a whole stack; notebook 02 explains why training uses the whole stack.
 
-Why this is hand-written. Library code (and most public U-Net ports) computes one full-image distance
-transform per cell (and often sorts the stack of K maps): O(K * H * W) work, one to two seconds per ISBI
-slice. The border term, however, falls below any tolerance ``tol`` once
+Truncation. The border term falls below any tolerance ``tol`` once
 ``d1 + d2 > R = sigma * sqrt(2 ln(w0 / tol))`` (R = 26.3 px for the paper's w0 = 10, sigma = 5 and
-tol = 1e-5), so a cell farther than R from a pixel never matters there. :func:`border_distances` computes
-each cell's exact distance transform only inside the cell's bounding box grown by ``ceil(R)`` pixels
-(exact there, because the whole cell lies inside the window) and keeps a running first and second
-minimum. The transform is the separable algorithm of Felzenszwalb & Huttenlocher (Theory of Computing 8,
-2012) on integer squared distances, compiled with numba so that the small transforms of a slice (one per
-cell, about a hundred on an ISBI slice) cost no Python overhead; no library offers "the two nearest labels
-within a radius". Where a pixel's true
-``d1 + d2`` exceeds R the computed ``d1 + d2`` is at least as large (or infinite), so the term is off by
-less than ``tol``. The map is therefore within ``tol`` (plus float32 rounding, ~1e-6) of the exact eq. 2
-everywhere; ``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, and
-``benchmarks/weight_maps.py`` measures the speed-up against one full-image transform per cell and writes
-it to ``results/benchmarks/weight_maps.csv`` (the one place that speed figure is kept).
+tol = 1e-5; :func:`cutoff_distance`), so a cell farther than R from a pixel never matters there.
+:func:`border_distances` (:mod:`unet_repro.distance`, which says why that kernel is hand-written) computes
+``d1`` and ``d2`` exactly wherever they matter. Where a pixel's true ``d1 + d2`` exceeds R the computed
+``d1 + d2`` is at least as large (or infinite), so the term is off by less than ``tol``. The map is
+therefore within ``tol`` (plus float32 rounding, ~1e-6) of the exact eq. 2 everywhere;
+``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, and
+``benchmarks/weight_maps.py`` measures the speed against one full-image transform per cell and writes it to
+``results/benchmarks/weight_maps.csv`` (the one place that speed figure is kept).
 """
 
 from __future__ import annotations
@@ -47,12 +41,13 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
-import numba
 import numpy as np
 from scipy import ndimage as ndi
+
+from .cells import _as_label, label_cells
+from .distance import border_distances
 
 __all__ = [
     "TRUNCATION_TOL",
@@ -72,37 +67,8 @@ TRUNCATION_TOL = 1e-5
 #: Bump when the computed maps change, so that cached maps (see :func:`weight_maps`) are recomputed.
 _ALGORITHM_VERSION = "eq2-window-fh-edt-v1"
 
-_FOUR = ndi.generate_binary_structure(2, 1)
 
-
-# --------------------------------------------------------------------------------------------- checks
-def _as_label(label: np.ndarray, ndims: Sequence[int], what: str = "label") -> np.ndarray:
-    """Validate a label array: integer or bool dtype, wanted rank, non-empty, non-negative."""
-    if not isinstance(label, np.ndarray):
-        label = np.asarray(label)
-    if label.ndim not in ndims:
-        want = " or ".join(f"{n}D" for n in ndims)
-        raise ValueError(
-            f"{what} must be a {want} array, got shape {label.shape}; pass one slice (H, W)"
-            + (" or a stack (Z, H, W)" if 3 in ndims else "")
-        )
-    if label.size == 0 or 0 in label.shape:
-        raise ValueError(f"{what} is empty (shape {label.shape}); pass a label image with pixels")
-    if label.dtype.kind == "f":
-        if np.isnan(label).any():
-            raise ValueError(f"{what} contains NaN; labels must be integers (0 = membrane/background, >0 = cell)")
-        raise ValueError(
-            f"{what} has float dtype {label.dtype}; labels must be integer or bool (0 = membrane/background, "
-            ">0 = cell). Threshold a probability map first (e.g. (p > 0.5).astype(np.uint8)) or cast an "
-            "integer-valued float array with .astype(np.int64)."
-        )
-    if label.dtype.kind not in "biu":
-        raise ValueError(f"{what} has dtype {label.dtype}; labels must be integer or bool arrays")
-    if label.dtype.kind == "i" and label.min() < 0:
-        raise ValueError(f"{what} has negative values (min {label.min()}); use 0 for background and >0 for cells")
-    return label
-
-
+# -------------------------------------------------------------------------------------- class weights
 def class_balance(label: np.ndarray) -> tuple[float, float]:
     """Balanced class weights ``w_c`` of eq. 2: ``N / (2 N_k)`` for membrane (0) and cell (>0) pixels.
 
@@ -135,88 +101,7 @@ def class_balance(label: np.ndarray) -> tuple[float, float]:
     return n / (2.0 * n_mem), n / (2.0 * n_cell)
 
 
-# ---------------------------------------------------------------------------------------------- cells
-def _looks_like_instances(label: np.ndarray) -> tuple[bool, str]:
-    """Plausibility test for an instance image (called when a label has more than two values).
-
-    An instance image consists of regions; a grey-value image, a probability map or an interpolated
-    binary label does not: there, most labelled pixels touch a pixel of another non-zero value, or some
-    value occurs only as a thin seam between other values.
-    """
-    a = label
-    fg = a > 0
-    diff = np.zeros(a.shape, bool)
-    for sl_a, sl_b in (
-        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-    ):
-        d = (a[sl_a] != a[sl_b]) & fg[sl_a] & fg[sl_b]
-        diff[sl_a] |= d
-        diff[sl_b] |= d
-    n_fg = int(fg.sum())
-    frac = diff.sum() / max(n_fg, 1)
-    if frac > 0.5:
-        return False, f"{frac:.0%} of its non-zero pixels touch a pixel of another non-zero value"
-    values, counts = np.unique(a[fg], return_counts=True)
-    seam_values, seam_n = np.unique(a[diff], return_counts=True)
-    seam_counts = np.zeros(values.size, np.int64)
-    seam_counts[np.searchsorted(values, seam_values)] = seam_n
-    seams = values[(seam_counts == counts) & (counts > 1)]
-    if seams.size > 0 and seams.size >= 0.25 * values.size:
-        return False, (
-            f"{seams.size} of its {values.size} non-zero values occur only as seams between other "
-            "values (as in an interpolated or blurred binary label)"
-        )
-    return True, ""
-
-
-def label_cells(label: np.ndarray, instances: bool | None = None) -> tuple[np.ndarray, int]:
-    """The cells of a label image as consecutive integers 1..K (0 = background).
-
-    Args:
-        label: (H, W) integer/bool label: binary (0 = membrane, >0 = cell) or an instance image
-            (0 = background, 1..K or any positive values = cells).
-        instances: ``None`` decides from the values: two distinct values (or fewer) = binary, more =
-            instance image (checked for plausibility); ``False`` forces binary, ``True`` instances.
-
-    Returns:
-        ``(cells, K)``: int32 (H, W) with cell ids 1..K, and K. Binary labels give the 4-connected
-        components of ``label > 0``.
-
-    Raises:
-        ValueError: when a label with more than two values does not look like an instance image.
-    """
-    label = _as_label(label, (2,))
-    if label.dtype.itemsize == 1:  # bool/uint8/int8 (non-negative): counting is faster than sorting
-        values = np.flatnonzero(np.bincount(label.view(np.uint8).ravel(), minlength=256))
-    else:
-        values = np.unique(label)
-    nonzero = values[values != 0]
-    if instances is None:
-        if nonzero.size > 1:
-            ok, why = _looks_like_instances(label)
-            if not ok:
-                raise ValueError(
-                    f"label has {nonzero.size + (values[0] == 0)} distinct values but is not an instance image: "
-                    f"{why}. For a binary label threshold it (e.g. label > 127); if it really is an instance "
-                    "image, pass instances=True."
-                )
-            instances = True
-        else:
-            instances = False
-    if not instances:
-        cells, k = ndi.label(label > 0, structure=_FOUR)
-        return cells.astype(np.int32, copy=False), int(k)
-    if nonzero.size == 0:
-        return np.zeros(label.shape, np.int32), 0
-    # consecutive ids 1..K in the order of the values
-    lut_values = np.concatenate([[0], nonzero]) if values[0] == 0 else nonzero
-    ids = np.searchsorted(lut_values, label)
-    if values[0] != 0:
-        ids = ids + 1
-    return ids.astype(np.int32), int(nonzero.size)
-
-
+# ----------------------------------------------------------------------------------------- border term
 def cutoff_distance(w0: float, sigma: float, tol: float = TRUNCATION_TOL) -> float:
     """The ``d1 + d2`` beyond which the border term ``w0 exp(-(d1+d2)^2 / (2 sigma^2))`` is below ``tol``.
 
@@ -237,138 +122,6 @@ def _check_params(w0: float, sigma: float) -> None:
         raise ValueError(f"w0 must be a finite number >= 0 (the paper uses 10), got {w0!r}")
     if not (isinstance(sigma, (int, float, np.floating, np.integer)) and math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a finite number > 0 in pixels (the paper uses 5), got {sigma!r}")
-
-
-_NONE = np.int64(1) << np.int64(62)  # "no cell pixel in this window" (squared distance sentinel)
-
-
-@numba.njit(cache=True, nogil=True)
-def _two_nearest_sq(cells: np.ndarray, boxes: np.ndarray, pad: int, d1: np.ndarray, d2: np.ndarray) -> None:
-    """Running first/second minimum over cells of the squared distance to each cell (in place).
-
-    For cell ``i`` (id ``i + 1``), the exact squared Euclidean distance transform is computed in its
-    bounding box ``boxes[i]`` grown by ``pad`` (clipped to the image) with the separable algorithm of
-    Felzenszwalb & Huttenlocher (2012): a 1D distance along each column, then the lower envelope of
-    parabolas along each row. Squared distances are integers, so the result is exact.
-    """
-    h, w = cells.shape
-    none = np.int64(1) << np.int64(62)
-    maxh = 0
-    maxw = 0
-    for i in range(boxes.shape[0]):
-        maxh = max(maxh, min(boxes[i, 1] + pad, h) - max(boxes[i, 0] - pad, 0))
-        maxw = max(maxw, min(boxes[i, 3] + pad, w) - max(boxes[i, 2] - pad, 0))
-    g = np.empty((maxh, maxw), np.int64)
-    v = np.empty(maxw, np.int64)
-    fv = np.empty(maxw, np.int64)
-    z = np.empty(maxw + 1, np.float64)
-    run = np.empty(maxw, np.int64)
-    for i in range(boxes.shape[0]):
-        if boxes[i, 1] <= boxes[i, 0]:
-            continue  # id without pixels
-        cid = i + 1
-        y0 = max(boxes[i, 0] - pad, 0)
-        y1 = min(boxes[i, 1] + pad, h)
-        x0 = max(boxes[i, 2] - pad, 0)
-        x1 = min(boxes[i, 3] + pad, w)
-        hh = y1 - y0
-        ww = x1 - x0
-        # pass 1: distance along each column to the nearest pixel of the cell (row-major sweeps down, up)
-        for x in range(ww):
-            run[x] = -1
-        for y in range(hh):
-            for x in range(ww):
-                if cells[y0 + y, x0 + x] == cid:
-                    run[x] = 0
-                elif run[x] >= 0:
-                    run[x] += 1
-                g[y, x] = run[x] if run[x] >= 0 else none
-        for x in range(ww):
-            run[x] = -1
-        for y in range(hh - 1, -1, -1):
-            for x in range(ww):
-                if cells[y0 + y, x0 + x] == cid:
-                    run[x] = 0
-                elif run[x] >= 0:
-                    run[x] += 1
-                if run[x] >= 0 and run[x] < g[y, x]:
-                    g[y, x] = run[x]
-        # pass 2: lower envelope of the parabolas (q - p)^2 + g(p)^2 along each row
-        for y in range(hh):
-            k = -1
-            for q in range(ww):
-                gq = g[y, q]
-                if gq == none:
-                    continue
-                fq = gq * gq
-                if k < 0:
-                    k = 0
-                    v[0] = q
-                    fv[0] = fq
-                    z[0] = -np.inf
-                    z[1] = np.inf
-                    continue
-                s = ((fq + q * q) - (fv[k] + v[k] * v[k])) / (2.0 * (q - v[k]))
-                while s <= z[k]:
-                    k -= 1
-                    s = ((fq + q * q) - (fv[k] + v[k] * v[k])) / (2.0 * (q - v[k]))
-                k += 1
-                v[k] = q
-                fv[k] = fq
-                z[k] = s
-                z[k + 1] = np.inf
-            if k < 0:
-                continue  # no pixel of the cell in this row's columns: distance > window
-            j = 0
-            yy = y0 + y
-            for q in range(ww):
-                while z[j + 1] < q:
-                    j += 1
-                dq = q - v[j]
-                val = dq * dq + fv[j]
-                xx = x0 + q
-                a = d1[yy, xx]
-                if val < a:
-                    d2[yy, xx] = a
-                    d1[yy, xx] = val
-                elif val < d2[yy, xx]:
-                    d2[yy, xx] = val
-
-
-def border_distances(cells: np.ndarray, k: int, max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``d1`` and ``d2`` of eq. 2 for every pixel: distances to the nearest and second-nearest cell.
-
-    Each cell's exact Euclidean distance transform (integer squared distances, so bit-for-bit the values
-    ``scipy.ndimage.distance_transform_edt`` gives) is computed inside the cell's bounding box grown by
-    ``ceil(max_distance)`` pixels, where it is exact because the whole cell lies inside; a running first
-    and second minimum over cells is kept. ``max_distance=None`` uses the whole image for every cell.
-
-    Args:
-        cells: (H, W) cell ids 1..K, 0 = background (see :func:`label_cells`).
-        k: the number of cells K.
-        max_distance: distances beyond this need not be exact (see Returns).
-
-    Returns:
-        ``(d1, d2)`` float64 (H, W). Exact wherever ``d2 <= max_distance``. Elsewhere each is the true
-        distance to some cell (two different cells) or ``inf``, so ``d1 + d2`` is never below the exact
-        value: the border term is never over-estimated, and under-estimated only where it is below
-        ``w0 exp(-max_distance^2 / (2 sigma^2))``.
-    """
-    cells = np.ascontiguousarray(cells, dtype=np.int32)
-    h, w = cells.shape
-    boxes = np.zeros((k, 4), np.int64)
-    for i, sl in enumerate(ndi.find_objects(cells, max_label=k)):
-        if sl is not None:
-            boxes[i] = (sl[0].start, sl[0].stop, sl[1].start, sl[1].stop)
-    pad = h + w if max_distance is None else int(math.ceil(max_distance))
-    d1 = np.full((h, w), _NONE, np.int64)
-    d2 = np.full((h, w), _NONE, np.int64)
-    _two_nearest_sq(cells, boxes, pad, d1, d2)
-    out1 = np.sqrt(d1.astype(np.float64))
-    out2 = np.sqrt(d2.astype(np.float64))
-    out1[d1 == _NONE] = np.inf
-    out2[d2 == _NONE] = np.inf
-    return out1, out2
 
 
 # ---------------------------------------------------------------------------------------- weight maps

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from configs import tiny_config
 
 from unet_repro import train as T
 from unet_repro.augment import Augmenter
@@ -18,22 +19,7 @@ from unet_repro.pipeline import LossBuffer, StepRunner, TileSource, check_traini
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = dict(
-        profile="custom",
-        base_channels=2,
-        depth=2,
-        tile=92,
-        eval_tile=252,
-        iterations=6,
-        lr=0.01,
-        warmup=2,
-        lr_schedule="cosine",
-        checkpoint_every=3,
-        train_slices=(0, 1),
-        threads=1,
-    )
-    base.update(kw)
-    return T.TrainConfig(**base)
+    return tiny_config(**{"checkpoint_every": 3, **kw})
 
 
 @pytest.fixture(autouse=True)

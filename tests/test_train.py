@@ -10,29 +10,14 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from configs import tiny_config
 
 from unet_repro import train as T
 from unet_repro.model import UNet, UNetConfig
 
 
 def _tiny(**kw) -> T.TrainConfig:
-    base = dict(
-        profile="custom",
-        base_channels=2,
-        depth=2,
-        tile=92,
-        eval_tile=252,
-        iterations=6,
-        lr=0.01,
-        warmup=2,
-        lr_schedule="cosine",
-        checkpoint_every=2,
-        train_slices=(0, 1),
-        threads=1,
-        tta="none",
-    )
-    base.update(kw)
-    return T.TrainConfig(**base)
+    return tiny_config(**{"checkpoint_every": 2, "tta": "none", **kw})
 
 
 @pytest.fixture(autouse=True)

@@ -90,12 +90,16 @@ def test_load_grid_reads_toml(tmp_path):
 def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     grid = Grid(
         base=TINY,
-        entries=[{"name": "base", "tta_modes": ["none", "rot4"]}, {"name": "explodes", "lr": 1e30, "seeds": [0]}],
+        entries=[
+            {"name": "base", "tta_modes": ["none", "rot4"]},
+            {"name": "explodes", "lr": 1e30, "seeds": [0]},
+            {"name": "crashes", "loss_normalize": "bogus", "seeds": [0]},
+        ],
         seeds=(0, 1),
     )
     runs, work = tmp_path / "runs", tmp_path / "work"
     recs = run_sweep(grid, runs, work, workers=2, progress=False)
-    assert sorted(r["run_id"] for r in recs) == ["base-s0", "base-s1", "explodes-s0"]
+    assert sorted(r["run_id"] for r in recs) == ["base-s0", "base-s1", "crashes-s0", "explodes-s0"]
     ok = json.loads((runs / "base-s0.json").read_text())
     assert ok["status"] == "ok" and ok["config"]["seed"] == 0 and ok["torch"]
     for block in ("validation", "test"):
@@ -107,10 +111,12 @@ def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     other = json.loads((runs / "base-s1.json").read_text())
     assert other["metrics"]["test"]["none"] != ok["metrics"]["test"]["none"]
     bad = json.loads((runs / "explodes-s0.json").read_text())
-    assert bad["status"] == "failed" and "FloatingPointError" in bad["error"]
-    # resume: finished runs are skipped, the failed one is retried (and fails again)
+    assert bad["status"] == "diverged" and "nan" in bad["error"]  # a result: this learning rate diverges
+    crash = json.loads((runs / "crashes-s0.json").read_text())
+    assert crash["status"] == "failed" and "ValueError" in crash["error"] and "bogus" in crash["error"]
+    # resume: finished (and diverged) runs are skipped, the failed one is retried (and fails again)
     again = run_sweep(grid, runs, work, workers=1, progress=False)
-    assert [r["run_id"] for r in again] == ["explodes-s0"]
+    assert [r["run_id"] for r in again] == ["crashes-s0"]
     # a record of another configuration under the same name is an error, not silently reused
     changed = Grid(base={**TINY, "iterations": 3}, entries=[{"name": "base"}], seeds=(0,))
     with pytest.raises(SweepError, match="another configuration"):

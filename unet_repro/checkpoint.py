@@ -40,6 +40,7 @@ __all__ = [
     "resume",
     "save_checkpoint",
     "save_model",
+    "saved_config",
     "write_log",
 ]
 
@@ -56,6 +57,15 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
     """The training configuration as plain JSON-like values (tuples become lists), as stored in files."""
     d = dataclasses.asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def saved_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration with the fields it predates filled in with their defaults (files written
+    before a field existed ran with its default), so it compares equal to :func:`config_dict`."""
+    from .config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in saved}
+    return {**defaults, **saved}
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -137,7 +147,7 @@ def is_finished_run(cfg: TrainConfig, out: str | Path) -> bool:
     out = Path(out)
     if not ((out / "model.pt").is_file() and (out / "metrics.json").is_file()):
         return False
-    saved = _read(out / "model.pt", "model").get("train_config", {})
+    saved = saved_config(_read(out / "model.pt", "model").get("train_config", {}))
     return all(saved.get(k) == v for k, v in config_dict(cfg).items() if k != "checkpoint_every")
 
 
@@ -185,6 +195,7 @@ def _read_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     saved = ck.get("config")
     if not isinstance(saved, dict):
         raise ValueError(f"{path} is not a checkpoint written by unet_repro.train (no config); {_CKPT_HINT}")  # noqa: TRY004
+    saved = saved_config(saved)
     diff = {k: (saved.get(k), v) for k, v in config_dict(cfg).items() if k not in RESUME_FREE and saved.get(k) != v}
     if diff:
         why = " (iterations sets the learning-rate schedule)" if "iterations" in diff else ""

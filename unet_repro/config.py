@@ -34,9 +34,21 @@ from .pipeline import AMP_MODES
 from .sizing import check_input_size
 
 if TYPE_CHECKING:
+    from .augment import Augmenter
     from .inference import TTA
 
-__all__ = ["PAPER", "PROFILE_CONFIGS", "TrainConfig", "learning_rate", "make_optimizer", "profile_config"]
+#: Values of ``TrainConfig.augment``: all of section 3.1, none of it, or one of its two parts.
+AUGMENT_MODES = (True, False, "no_elastic", "elastic_only")
+
+__all__ = [
+    "AUGMENT_MODES",
+    "PAPER",
+    "PROFILE_CONFIGS",
+    "TrainConfig",
+    "learning_rate",
+    "make_optimizer",
+    "profile_config",
+]
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,12 @@ class TrainConfig:
         profile: name of the profile this came from (``ci``, ``cpu``, ``paper`` or ``custom``).
         base_channels: channels of the first level (64 in the paper).
         depth: poolings (4 in the paper).
-        tile: input tile side (572 in the paper); the output window is ``output_size(tile)``.
+        padding: ``"valid"`` (paper: unpadded convolutions) or ``"same"`` (the seed blog's claim; the tile is then
+            the output window, drawn inside the slice, and a slice is predicted in one pass).
+        upsampling: ``"transpose"`` (paper: 2x2 up-convolution) or ``"bilinear"`` (the seed blog's claim).
+        batch_norm: batch normalisation after each 3x3 convolution (not in the paper).
+        tile: input tile side (572 in the paper); the output window is ``output_size(tile, depth, padding)``.
+        batch_size: tiles per step (1 in the paper: "we favor large input tiles over a large batch size").
         iterations: SGD steps, one tile each (not given in the paper); fixed for a run (it sets the
             learning-rate schedule, so a resumed run must keep it).
         lr: base learning rate (not given in the paper).
@@ -66,7 +83,8 @@ class TrainConfig:
         w0, sigma: border weight (eq. 2: w0 = 10, sigma = 5 pixels).
         class_balance: use the class-frequency term w_c of eq. 2.
         loss_normalize: passed to ``weighted_cross_entropy(normalize=...)`` (None: its default).
-        augment: elastic deformation and the rest of section 3.1 (``unet_repro.augment``).
+        augment: elastic deformation and the rest of section 3.1 (``unet_repro.augment``): True (all of it),
+            False (none), ``"no_elastic"`` (rotation, shift, flips, gray values) or ``"elastic_only"``.
         train_slices: training slice indices (default: all but the held-out block).
         heldout: the held-out block ``(first, stop)`` of the training stack (25..29).
         seed: seeds every random draw.
@@ -84,7 +102,11 @@ class TrainConfig:
     profile: str = "custom"
     base_channels: int = 64
     depth: int = 4
+    padding: str = "valid"
+    upsampling: str = "transpose"
+    batch_norm: bool = False
     tile: int = 572
+    batch_size: int = 1
     iterations: int = 20000
     lr: float = 0.001
     lr_schedule: str = "cosine"
@@ -97,7 +119,7 @@ class TrainConfig:
     sigma: float = 5.0
     class_balance: bool = True
     loss_normalize: str | None = None
-    augment: bool = True
+    augment: bool | str = True
     train_slices: tuple[int, ...] | None = None
     heldout: tuple[int, int] = (25, 30)
     seed: int = 0
@@ -114,8 +136,12 @@ class TrainConfig:
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         self.model_config()  # validates the network's fields
-        check_input_size(self.tile, self.depth, "valid")
+        check_input_size(self.tile, self.depth, self.padding)  # type: ignore[arg-type]  # model_config checked it
         check_input_size(self.eval_tile, self.depth, "valid")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be true, false, 'no_elastic' or 'elastic_only', got {self.augment!r}")
         if self.iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {self.iterations}")
         if self.lr_schedule not in ("constant", "cosine", "poly"):
@@ -128,7 +154,26 @@ class TrainConfig:
     def model_config(self) -> UNetConfig:
         """The network of this run: the paper's (Fig. 1: one input channel, two classes, valid
         convolutions, 2x2 up-convolutions, no batch norm) with this run's channels, depth and drop-out."""
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, dropout=self.dropout)
+        return UNetConfig(
+            base_channels=self.base_channels,
+            depth=self.depth,
+            padding=self.padding,  # type: ignore[arg-type]  # UNetConfig checks the value
+            upsampling=self.upsampling,  # type: ignore[arg-type]
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+        )
+
+    def augmenter(self) -> Augmenter:
+        """The training-time augmentation of this run (section 3.1), or a part of it for an ablation."""
+        from .augment import Augmenter
+
+        if self.augment is False:
+            return Augmenter.none()
+        if self.augment == "no_elastic":
+            return Augmenter(p_elastic=0.0)
+        if self.augment == "elastic_only":
+            return Augmenter(p_rotate=0.0, p_shift=0.0, p_flip_rows=0.0, p_flip_cols=0.0, p_gray=0.0)
+        return Augmenter()
 
     def slices(self, n_slices: int = 30) -> tuple[list[int], list[int]]:
         """(training slices, held-out slices) under the evaluation protocol."""

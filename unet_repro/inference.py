@@ -43,7 +43,9 @@ from .data import normalize_image
 from .sizing import UNetConfig, tile_layout
 
 __all__ = [
+    "SEAM_BAND",
     "TTA",
+    "seam_report",
     "TTA_TRANSFORMS",
     "normalize_image",
     "resolve_device",
@@ -251,3 +253,54 @@ def predict_stack(
 
         it = tqdm(it, desc=f"predict (tta={tta})", leave=False)
     return np.stack([predict_proba(model, stack[i], tile, tta, batch_size, amp) for i in it]).astype(np.float32)
+
+
+#: Pixels on each side of a tile edge counted as "near a seam" by :func:`seam_report`.
+SEAM_BAND = 8
+
+
+@torch.no_grad()
+def seam_report(model: nn.Module, stack: np.ndarray, tile: int = 256) -> dict[str, float]:
+    """What tiling without context costs a ``"same"``-padded model: seams.
+
+    A same-padded network predicts a 512x512 slice in one pass, with no seams. A larger image must be
+    cut into tiles; without the overlap-tile strategy (Fig. 2) each tile's zero padding meets the next
+    tile at its edge. This predicts every slice both ways, whole and as non-overlapping ``tile`` x
+    ``tile`` pieces each predicted on its own, and compares P(cell) near the tile edges and elsewhere.
+
+    Args:
+        model: a U-Net with ``padding="same"`` (a valid-padding model needs context, see :func:`predict_tiled`).
+        stack: N x H x W grey values (uint8), H and W multiples of ``tile``.
+        tile: side of the pieces, a multiple of ``2**depth``.
+
+    Returns:
+        ``mean_abs_diff_near_seams`` and ``mean_abs_diff_elsewhere`` (P(cell), within :data:`SEAM_BAND`
+        pixels of an inner tile edge or not), ``max_abs_diff`` and ``band`` (the band's half-width).
+    """
+    depth, padding = _model_geometry(model)
+    if padding != "same":
+        raise ValueError("seam_report needs a same-padded model; valid-padding models are tiled with context")
+    stack = np.asarray(stack)
+    n, h, w = stack.shape
+    if h % tile or w % tile or tile % 2**depth:
+        raise ValueError(f"slices {h}x{w} must be multiples of tile {tile}, itself a multiple of {2**depth}")
+    near = np.zeros((h, w), dtype=bool)
+    for edge in range(tile, h, tile):
+        near[edge - SEAM_BAND : edge + SEAM_BAND] = True
+    for edge in range(tile, w, tile):
+        near[:, edge - SEAM_BAND : edge + SEAM_BAND] = True
+    diffs = []
+    for image in stack:
+        whole = predict_proba(model, image)
+        pieces = np.empty_like(whole)
+        for y in range(0, h, tile):
+            for x in range(0, w, tile):
+                pieces[y : y + tile, x : x + tile] = predict_proba(model, image[y : y + tile, x : x + tile])
+        diffs.append(np.abs(whole - pieces))
+    d = np.stack(diffs)
+    return {
+        "mean_abs_diff_near_seams": float(d[:, near].mean()),
+        "mean_abs_diff_elsewhere": float(d[:, ~near].mean()),
+        "max_abs_diff": float(d.max()),
+        "band": float(SEAM_BAND),
+    }

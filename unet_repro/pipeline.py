@@ -120,6 +120,7 @@ class TileSource:
         workers: 0 prepares each tile when asked (the sequential code); n > 0 keeps ``2 n`` tiles in
             flight on ``n`` threads.
         channels_last: put the input in channels-last memory format.
+        batch_size: tiles per step, drawn one after the other (1 in the paper, section 3).
     """
 
     def __init__(
@@ -131,9 +132,13 @@ class TileSource:
         steps: int,
         workers: int = 0,
         channels_last: bool = False,
+        batch_size: int = 1,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
         self.sampler, self.augmenter, self.rng = sampler, augmenter, rng
         self.device = torch.device(device)
         self.steps, self.workers, self.channels_last = int(steps), int(workers), channels_last
@@ -153,11 +158,24 @@ class TileSource:
         return _to_tensors(img, lab, wmap, self.pin)
 
     def __iter__(self) -> Generator[Batch, None, None]:
+        """One :class:`Batch` per step; a batch of several tiles stacks consecutive draws."""
+        group: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for tensors, state in self._tiles(self.steps * self.batch_size):
+            group.append(tensors)
+            if len(group) == self.batch_size:
+                x, target, w = (t[0] if len(group) == 1 else torch.cat(t) for t in zip(*group, strict=True))
+                group = []
+                yield self._finish(x, target, w, state)
+
+    def _tiles(
+        self, n: int
+    ) -> Generator[tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, Any]], None, None]:
+        """``n`` tiles in draw order, each with the generator state right after its draws."""
         if self.workers == 0:
-            for _ in range(self.steps):
+            for _ in range(n):
                 img, lab, wmap = self.sampler(self.rng)
                 img, lab, wmap = self.augmenter(img, lab, self.rng, weight=wmap)
-                yield self._finish(*_to_tensors(img, lab, wmap, self.pin), self.rng.bit_generator.state)
+                yield _to_tensors(img, lab, wmap, self.pin), self.rng.bit_generator.state
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="tiles") as pool:
             queue: deque[tuple[Future, dict[str, Any]]] = deque()
@@ -172,13 +190,13 @@ class TileSource:
                 drawn += 1
 
             try:
-                while drawn < min(self.steps, 2 * self.workers):
+                while drawn < min(n, 2 * self.workers):
                     draw()
                 while queue:
                     fut, state = queue.popleft()
-                    if drawn < self.steps:
+                    if drawn < n:
                         draw()
-                    yield self._finish(*fut.result(), state)
+                    yield fut.result(), state
             finally:
                 for fut, _ in queue:
                     fut.cancel()

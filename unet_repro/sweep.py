@@ -6,7 +6,8 @@ finished record under ``--runs-dir`` yet, evaluates it on the validation and tes
 configuration, the metrics, time per step, device and torch version. Records already on disk are
 skipped, so an interrupted sweep resumes where it stopped (and a run's own checkpoints under
 ``--work-dir`` let a half-finished run resume too). A run that crashes is recorded as failed with its
-error, and the others go on; the next invocation retries it.
+error, and the others go on; the next invocation retries it. A run whose loss becomes NaN or infinite is a
+result, not a crash: it is recorded as ``diverged`` and not retried.
 
 Where the runs execute (no scheduler of our own):
 
@@ -198,11 +199,15 @@ def _finished(runs_dir: Path, spec: RunSpec) -> bool:
     path = record_path(runs_dir, spec)
     if not path.is_file():
         return False
+    from .checkpoint import saved_config
+
     rec = json.loads(path.read_text())
-    if rec.get("config") != _jsonable(spec.config):
+    if saved_config(rec.get("config", {})) != saved_config(_jsonable(spec.config)):
         raise SweepError(
             f"{path} holds another configuration of {spec.run_id!r}; rename the grid entry or delete the stale record"
         )
+    if rec.get("status") == "diverged":
+        return True
     return rec.get("status") == "ok" and set(spec.tta_modes) <= set(rec.get("metrics", {}).get("test", {}))
 
 
@@ -235,11 +240,13 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         import torch
 
         from . import data as data_mod
+        from .checkpoint import config_dict
         from .inference import predict_stack
         from .metrics import isbi2012_scores
         from .train import TrainConfig, resolve_device, train
 
         cfg = TrainConfig(**spec.config)
+        record["config"] = config_dict(cfg)  # every field, defaults included
         dev = resolve_device(device)
         isbi = data_mod.load_isbi2012()
         result = train(
@@ -263,6 +270,10 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
                             prob, np.asarray(isbi.train_labels[idx]), threads=cfg.threads
                         ).items()
                     }
+            if cfg.padding == "same":  # the seed's claim: is prediction without context still seamless?
+                from .inference import seam_report
+
+                record["seams"] = seam_report(result.model, isbi.train_images[PROTOCOL.test_slices])
         finally:
             torch.set_num_threads(old)
         record.update(
@@ -275,11 +286,27 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
             device_name=_device_name(dev),
             torch=torch.__version__,
             threads=cfg.threads,
+            loss_curve=_loss_curve(result.log),
         )
+    except FloatingPointError as exc:  # a result, not a crash: this configuration diverges (never retried)
+        record.update(status="diverged", error=str(exc))
     except Exception as exc:  # a crashing run is recorded, and the sweep goes on
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=-3))
     record["wall_seconds"] = time.time() - started
     return record
+
+
+#: steps per point of a record's ``loss_curve`` (the mean training loss over those steps).
+CURVE_EVERY = 10
+
+
+def _loss_curve(log: Sequence[Mapping[str, float]], every: int = CURVE_EVERY) -> list[list[float]]:
+    """``[last step, mean loss]`` over each block of ``every`` logged steps: a learning curve in kilobytes."""
+    out = []
+    for i in range(0, len(log) - every + 1, every):
+        block = log[i : i + every]
+        out.append([int(block[-1]["iteration"]), round(sum(r["loss"] for r in block) / every, 6)])
+    return out
 
 
 def _write_record(runs_dir: Path, spec: RunSpec, record: Mapping[str, Any]) -> None:
@@ -398,7 +425,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.sw
             only=args.only,
             progress=not args.no_progress,
         )
-        failed = [r["run_id"] for r in recs if r["status"] != "ok"]
+        failed = [r["run_id"] for r in recs if r["status"] == "failed"]
         print(f"{len(recs) - len(failed)} runs finished, {len(failed)} failed" + (f": {failed}" if failed else ""))
         return 1 if failed else 0
 

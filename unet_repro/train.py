@@ -50,7 +50,7 @@ from .data import normalize_image
 from .inference import mirror_canvas, predict_stack, resolve_device
 from .model import UNet
 from .pipeline import AMP_MODES
-from .sizing import output_size
+from .sizing import Padding, output_size
 
 __all__ = [
     "TrainConfig",
@@ -91,15 +91,22 @@ class TileSampler:
         images: N x H x W float32 (normalised) slices.
         labels: N x H x W integer classes (0 membrane, 1 cell).
         weights: N x H x W float32 weight maps (or None).
-        tile: input tile side (valid size).
+        tile: input tile side (a valid size for ``padding``).
         depth: network depth.
+        padding: the network's padding; with ``"same"`` the tile is its own output window (no context).
     """
 
     def __init__(
-        self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, tile: int, depth: int = 4
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray | None,
+        tile: int,
+        depth: int = 4,
+        padding: Padding = "valid",
     ) -> None:
         self.tile = tile
-        self.out = output_size(tile, depth, "valid")
+        self.out = output_size(tile, depth, padding)
         self.border = (tile - self.out) // 2
         n, h, w = images.shape
         if self.out > h or self.out > w:
@@ -205,7 +212,6 @@ def train(
     """
     from functools import partial
 
-    from .augment import Augmenter
     from .loss import weighted_cross_entropy
     from .pipeline import LossBuffer, StepRunner, TileSource
 
@@ -218,8 +224,8 @@ def train(
     try:
         isbi = isbi or data_mod.load_isbi2012()
         images, classes, weights = _prepare_data(cfg, isbi)
-        sampler = TileSampler(images, classes, weights, cfg.tile, cfg.depth)
-        augmenter = Augmenter() if cfg.augment else Augmenter.none()
+        sampler = TileSampler(images, classes, weights, cfg.tile, cfg.depth, cfg.padding)  # type: ignore[arg-type]
+        augmenter = cfg.augmenter()
 
         torch.manual_seed(cfg.seed)
         model = UNet(cfg.model_config()).to(dev)
@@ -251,7 +257,9 @@ def train(
         n_workers = workers if workers is not None else (GPU_WORKERS if gpu else 0)
         if gpu and n_workers:  # each tile thread's grid_sample gets its share of the cores, no more
             torch.set_num_threads(max(1, (os.cpu_count() or 2) // n_workers))
-        source = TileSource(sampler, augmenter, rng, dev, max(0, end_step - start_step), n_workers, cfg.channels_last)
+        source = TileSource(
+            sampler, augmenter, rng, dev, max(0, end_step - start_step), n_workers, cfg.channels_last, cfg.batch_size
+        )
         tiles = iter(source)
         deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes
         stopped = False

@@ -1,0 +1,262 @@
+"""Notebook 06's study: what each ingredient of U-Net is worth, measured on the test block.
+
+The study (``studies/06_ablations.toml``) trains one baseline, the paper's recipe at CPU scale, and one
+change at a time, each with the same seeds. This module names every change and the claim it tests
+(:data:`ABLATIONS`), turns the committed run records into the study's table (:func:`ablation_table`, the
+paired differences and verdicts of :mod:`unet_repro.study`), and draws its figures. The learning rates
+come from ``studies/06_learning_rate.toml``, chosen on the validation block (:func:`choose_learning_rate`).
+
+Imports no torch: the committed records can be re-aggregated anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .study import LOWER_IS_BETTER, METRICS, load_records, paired_effects
+
+__all__ = [
+    "Ablation",
+    "ABLATIONS",
+    "BASELINE",
+    "SCARCITY",
+    "load_configs",
+    "choose_learning_rate",
+    "with_tta_as_configs",
+    "ablation_table",
+    "scarcity_table",
+    "loss_curves",
+    "forest_plot",
+    "learning_curve_plot",
+    "scarcity_plot",
+]
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One change to the baseline and the claim it tests.
+
+    Args:
+        name: the grid entry (``studies/06_ablations.toml``), or ``tta_<mode>`` for test-time averaging.
+        group: the ingredient (augmentation, loss, optimiser, ...).
+        change: what differs from the baseline.
+        claim: who claims what about it.
+    """
+
+    name: str
+    group: str
+    change: str
+    claim: str
+
+
+_PAPER_AUG = "paper 3.1: augmentation is essential; elastic deformation the key one"
+_PAPER_W = "paper 3, eq. 2: the border weight map helps separate touching cells"
+_SEED = "seed blog: works better"
+ABLATIONS: tuple[Ablation, ...] = (
+    Ablation("no_augmentation", "augmentation", "no augmentation", _PAPER_AUG),
+    Ablation("no_elastic", "augmentation", "augmentation without elastic deformation", _PAPER_AUG),
+    Ablation("elastic_only", "augmentation", "elastic deformation only", _PAPER_AUG),
+    Ablation("no_border_term", "loss", "w0 = 0 (class balance only)", _PAPER_W),
+    Ablation(
+        "no_class_balance", "loss", "no class balance w_c (border term only)", "paper 3, eq. 2: w_c balances classes"
+    ),
+    Ablation("plain_cross_entropy", "loss", "unweighted cross-entropy", _PAPER_W),
+    Ablation("adam", "optimiser", "Adam instead of SGD momentum 0.99", "paper 3: SGD, high momentum (0.99)"),
+    Ablation("no_dropout", "regularisation", "no drop-out", "paper 3.1: drop-out is further implicit augmentation"),
+    Ablation("batch_norm", "regularisation", "batch normalisation after each convolution", "not in the paper"),
+    Ablation("same_padding", "architecture", "same padding (384 tiles, one-pass prediction)", _SEED),
+    Ablation("bilinear", "architecture", "bilinear up-sampling + 1x1 convolution", _SEED),
+    Ablation("same_padding_bilinear", "architecture", "same padding and bilinear up-sampling", _SEED),
+    Ablation(
+        "small_tiles_batch4", "tiles", "4 tiles of 380 per step (same output pixels)", "paper 3: large tiles over batch"
+    ),
+    Ablation("tta_rot4", "test-time", "average over 4 rotations", "paper 3.3: average over rotated inputs"),
+    Ablation("tta_d4", "test-time", "average over 4 rotations x flip", "paper 3.3: average over rotated inputs"),
+    Ablation("slices_8", "data", "8 training slices", "paper: few images suffice with augmentation"),
+    Ablation("slices_3", "data", "3 training slices", "paper: few images suffice with augmentation"),
+    Ablation("slices_1", "data", "1 training slice", "paper: few images suffice with augmentation"),
+)
+
+#: The data-scarcity runs: (training slices, with augmentation) -> grid entry; 20 slices is the baseline.
+SCARCITY: dict[tuple[int, bool], str] = {
+    (1, True): "slices_1",
+    (3, True): "slices_3",
+    (8, True): "slices_8",
+    (20, True): BASELINE,
+    (1, False): "slices_1_no_augmentation",
+    (3, False): "slices_3_no_augmentation",
+    (8, False): "slices_8_no_augmentation",
+    (20, False): "no_augmentation",
+}
+
+
+def load_configs(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per finished run: ``run_id, name, seed`` and every configuration field."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("status") == "ok":
+            rows.append({"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], **rec["config"]})
+    return pd.DataFrame(rows)
+
+
+def choose_learning_rate(runs_dir: str | Path, optimizer: str, metric: str = "pixel_error") -> pd.Series:
+    """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block.
+
+    Returns:
+        The chosen row: ``name, optimizer, lr, n_seeds`` and the validation mean of every metric.
+    """
+    df = load_records(runs_dir)
+    df = df[(df["block"] == "validation") & (df["tta"] == "none")]
+    cfg = load_configs(runs_dir)[["run_id", "optimizer", "lr"]]
+    df = df.merge(cfg, on="run_id")
+    df = df[df["optimizer"] == optimizer]
+    if df.empty:
+        raise ValueError(f"no validation records of optimizer {optimizer!r} in {runs_dir}")
+    means = df.groupby(["name", "optimizer", "lr"], as_index=False)[list(METRICS)].mean()
+    means["n_seeds"] = df.groupby(["name", "optimizer", "lr"]).size().to_numpy()
+    best = means[metric].idxmin() if LOWER_IS_BETTER[metric] else means[metric].idxmax()
+    return means.loc[best]
+
+
+def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+    """Add the baseline's test-time averaging modes as configurations ``tta_<mode>`` scored with ``tta = none``.
+
+    They come from the same trained models, so their differences to the baseline are paired exactly.
+    """
+    extra = df[(df["name"] == baseline) & (df["tta"] != "none")].copy()
+    extra["name"] = "tta_" + extra["tta"]
+    extra["run_id"] = extra["name"] + "-s" + extra["seed"].astype(str)
+    extra["tta"] = "none"
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
+    """The study's table: one row per (ablation, metric) with the paired difference and its verdict.
+
+    Args:
+        runs_dir: the committed records (``results/06_ablations/runs``).
+        block: ``test`` (what is reported) or ``validation``.
+
+    Returns:
+        Columns ``group, name, change, claim, metric, n_pairs, baseline_mean, mean, mean_diff, se, verdict,
+        train_minutes`` (mean training time of a run of that configuration); ablations without 3 seeds yet
+        are listed with the seeds they have.
+    """
+    df = with_tta_as_configs(load_records(runs_dir))
+    present = set(df["name"])
+    names = [a.name for a in ABLATIONS if a.name in present]
+    eff = paired_effects(df, BASELINE, block=block, tta="none", names=names)
+    info = pd.DataFrame([a.__dict__ for a in ABLATIONS])
+    minutes = df[df["tta"] == "none"].groupby("name")["train_seconds"].mean() / 60.0
+    out = eff.merge(info, on="name", how="left")
+    out["train_minutes"] = out["name"].map(minutes).where(~out["name"].str.startswith("tta_"), np.nan)
+    cols = ["group", "name", "change", "claim", "metric", "n_pairs", "baseline_mean", "mean", "mean_diff", "se"]
+    return out[[*cols, "verdict", "train_minutes"]].reset_index(drop=True)
+
+
+def scarcity_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
+    """Error against the number of training slices, with and without augmentation (mean and sd over seeds)."""
+    df = load_records(runs_dir)
+    df = df[(df["block"] == block) & (df["tta"] == "none")]
+    rows = []
+    for (n, aug), name in SCARCITY.items():
+        sel = df[df["name"] == name]
+        if sel.empty:
+            continue
+        for m in METRICS:
+            v = sel[m].to_numpy(dtype=float)
+            rows.append(
+                {
+                    "slices": n,
+                    "augment": aug,
+                    "name": name,
+                    "metric": m,
+                    "n_seeds": len(v),
+                    "mean": v.mean(),
+                    "sd": v.std(ddof=1) if len(v) > 1 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows).sort_values(["metric", "augment", "slices"], kind="stable").reset_index(drop=True)
+
+
+def loss_curves(runs_dir: str | Path, names: Iterable[str]) -> pd.DataFrame:
+    """Training loss curves (``step, loss`` per run) of the named configurations from their records."""
+    wanted, rows = set(names), []
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("status") == "ok" and rec["name"] in wanted:
+            rows += [{"name": rec["name"], "seed": rec["seed"], "step": s, "loss": v} for s, v in rec["loss_curve"]]
+    return pd.DataFrame(rows, columns=["name", "seed", "step", "loss"])
+
+
+_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray"}
+
+
+def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa: ANN201 - a matplotlib Figure
+    """Paired differences (configuration - baseline) with +-2 SE bars, one panel per metric, coloured by verdict."""
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(table["name"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.32 * len(names) + 1.4), sharey=True)
+    y = np.arange(len(names))[::-1]
+    for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
+        sub = table[table["metric"] == m].set_index("name").reindex(names)
+        for yi, (_, row) in zip(y, sub.iterrows(), strict=True):
+            c = _COLOURS.get(row["verdict"], "black")
+            ax.errorbar(row["mean_diff"], yi, xerr=2 * row["se"], fmt="o", color=c, ms=4, capsize=2)
+        ax.axvline(0.0, color="black", lw=0.8)
+        better = "left" if LOWER_IS_BETTER[m] else "right"
+        ax.set_title(f"{m}\n(better: {better})", fontsize=9)
+        ax.tick_params(labelsize=8)
+    first = np.atleast_1d(axes)[0]
+    first.set_yticks(y)
+    first.set_yticklabels(names, fontsize=8)
+    fig.suptitle("paired difference to the baseline (test block), +-2 SE; green helps, red hurts, grey noise", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve_plot(curves: pd.DataFrame, names: Sequence[str]):  # noqa: ANN201 - a matplotlib Figure
+    """Training loss against step, mean over seeds, one line per configuration."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name in names:
+        sel = curves[curves["name"] == name]
+        if sel.empty:
+            continue
+        mean = sel.groupby("step")["loss"].mean()
+        ax.plot(mean.index, mean.to_numpy(), label=f"{name} ({sel['seed'].nunique()} seeds)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (mean of 10 steps)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def scarcity_plot(table: pd.DataFrame, metrics: Sequence[str] = ("pixel_error", "rand_error", "warping_error")):  # noqa: ANN201
+    """Test error against training slices (log scale), with and without augmentation, +-1 sd over seeds."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4))
+    for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
+        for aug, label in ((True, "with augmentation"), (False, "without")):
+            sel = table[(table["metric"] == m) & (table["augment"] == aug)].sort_values("slices")
+            ax.errorbar(sel["slices"], sel["mean"], yerr=sel["sd"], marker="o", capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xticks([1, 3, 8, 20])
+        ax.set_xticklabels(["1", "3", "8", "20"])
+        ax.set_xlabel("training slices")
+        ax.set_title(m, fontsize=9)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

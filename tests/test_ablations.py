@@ -1,0 +1,213 @@
+"""Notebook 06's study: the ablation fields of TrainConfig, the aggregation of records, and the committed evidence.
+
+The committed table ``results/06_ablations.csv`` is recomputed here from the committed run records; the
+cheapest committed run is trained again from its configuration and must land within the ci seed study's
+tolerances of its record (exactly, on the machine type that made it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from unet_repro import ablations as A
+from unet_repro.config import TrainConfig
+from unet_repro.inference import seam_report
+from unet_repro.model import UNet, UNetConfig
+from unet_repro.pipeline import TileSource
+from unet_repro.study import METRICS, SEED_STUDY, load_records, seed_tolerances
+from unet_repro.train import TileSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "results" / "06_ablations" / "runs"
+
+
+# --- the fields the ablations change ---------------------------------------------------------------------
+
+
+def test_augmentation_halves_switch_off_exactly_one_part():
+    full, none = TrainConfig().augmenter(), TrainConfig(augment=False).augmenter()
+    no_el, el_only = TrainConfig(augment="no_elastic").augmenter(), TrainConfig(augment="elastic_only").augmenter()
+    assert full.p_elastic == 1.0 and none.p_elastic == 0.0 and none.p_rotate == 0.0
+    assert no_el.p_elastic == 0.0 and no_el.p_rotate == full.p_rotate and no_el.p_gray == full.p_gray
+    assert el_only.p_elastic == 1.0 and el_only.sigma == full.sigma
+    assert (el_only.p_rotate, el_only.p_shift, el_only.p_flip_rows, el_only.p_flip_cols, el_only.p_gray) == (0,) * 5
+
+
+def test_the_halves_draw_the_same_random_numbers_as_the_whole(isbi):
+    """Seed-matched runs see the same tile positions: every variant advances the generator alike."""
+    img = np.asarray(isbi.train_images[0][:188, :188], np.float32) / 255
+    lab = (np.asarray(isbi.train_labels[0][:188, :188]) > 127).astype(np.int64)
+    states = []
+    for mode in (True, "no_elastic", "elastic_only"):
+        rng = np.random.default_rng(3)
+        TrainConfig(augment=mode).augmenter()(img, lab, rng)
+        states.append(rng.bit_generator.state["state"]["state"])
+    assert len(set(states)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"augment": "elastic"}, "augment must be"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"padding": "full"}, "padding must be"),
+        ({"upsampling": "nearest"}, "upsampling must be"),
+        ({"padding": "same", "tile": 572}, "not valid for a depth-4 U-Net with 'same' padding"),
+    ],
+)
+def test_bad_ablation_fields_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**fields)
+
+
+def test_model_config_carries_the_architecture_fields():
+    m = TrainConfig(padding="same", tile=384, upsampling="bilinear", batch_norm=True).model_config()
+    assert (m.padding, m.upsampling, m.batch_norm) == ("same", "bilinear", True)
+
+
+def test_a_batch_stacks_consecutive_tiles():
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 120, 120), dtype=np.float32)
+    labels = (rng.random((2, 120, 120)) > 0.5).astype(np.int64)
+    weights = np.ones_like(images)
+    sampler = TileSampler(images, labels, weights, 108, depth=2)
+    aug = TrainConfig(augment=False).augmenter()
+    single = list(TileSource(sampler, aug, np.random.default_rng(1), "cpu", 6))
+    batched = list(TileSource(sampler, aug, np.random.default_rng(1), "cpu", 2, batch_size=3))
+    assert [tuple(b.x.shape) for b in batched] == [(3, 1, 108, 108)] * 2
+    assert torch.equal(batched[1].x, torch.cat([s.x for s in single[3:]]))
+    assert torch.equal(batched[1].target, torch.cat([s.target for s in single[3:]]))
+    assert batched[1].rng_state == single[5].rng_state  # a checkpoint after the step resumes after its last tile
+
+
+def test_same_padding_tiles_are_their_own_output_window():
+    images = np.zeros((1, 100, 100), np.float32)
+    sampler = TileSampler(images, np.zeros((1, 100, 100), np.int64), None, 64, depth=2, padding="same")
+    assert (sampler.out, sampler.border) == (64, 0)
+
+
+def test_seam_report_is_zero_for_one_piece_and_refuses_valid_models():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_channels=2, depth=2, padding="same"))
+    stack = (np.random.default_rng(0).random((1, 64, 64)) * 255).astype(np.uint8)
+    whole = seam_report(model, stack, tile=64)
+    assert whole["max_abs_diff"] == 0.0 and np.isnan(whole["mean_abs_diff_near_seams"])
+    cut = seam_report(model, stack, tile=32)
+    assert cut["mean_abs_diff_near_seams"] > cut["mean_abs_diff_elsewhere"] >= 0.0
+    with pytest.raises(ValueError, match="same-padded"):
+        seam_report(UNet(UNetConfig(base_channels=2, depth=2)), stack, tile=32)
+
+
+# --- aggregation, on hand-made records -------------------------------------------------------------------
+
+
+def _record(folder: Path, name: str, seed: int, pixel: float, tta: dict | None = None, lr: float = 0.01) -> None:
+    scores = dict.fromkeys(METRICS, 0.5)
+    scores["pixel_error"] = pixel
+    test = {"none": scores, **(tta or {})}
+    rec = {
+        "run_id": f"{name}-s{seed}",
+        "name": name,
+        "seed": seed,
+        "status": "ok",
+        "config": {"optimizer": "sgd", "lr": lr},
+        "metrics": {"test": test, "validation": {"none": {**scores, "pixel_error": pixel + lr}}},
+        "train_seconds": 60.0,
+        "loss_curve": [[10, 0.9], [20, 0.8]],
+    }
+    (folder / f"{name}-s{seed}.json").write_text(json.dumps(rec))
+
+
+@pytest.fixture()
+def study(tmp_path):
+    for seed, p in enumerate([0.10, 0.12, 0.11]):
+        d4 = {"d4": {**dict.fromkeys(METRICS, 0.5), "pixel_error": p - 0.01}}
+        _record(tmp_path, "baseline", seed, p, tta=d4)
+        _record(tmp_path, "no_augmentation", seed, p + 0.02 + 0.001 * seed)
+        _record(tmp_path, "no_dropout", seed, p + (0.03 if seed % 2 else -0.03))
+    return tmp_path
+
+
+def test_ablation_table_pairs_by_seed_and_gives_verdicts(study):
+    table = A.ablation_table(study).set_index(["name", "metric"])
+    assert table.loc[("no_augmentation", "pixel_error"), "verdict"] == "hurts"
+    assert table.loc[("no_augmentation", "pixel_error"), "mean_diff"] == pytest.approx(0.021)
+    assert table.loc[("no_dropout", "pixel_error"), "verdict"] == "within seed noise"
+    assert table.loc[("tta_d4", "pixel_error"), "verdict"] == "helps"  # the baseline's own models, averaged
+    assert table.loc[("no_augmentation", "pixel_error"), "train_minutes"] == 1.0
+    assert np.isnan(table.loc[("tta_d4", "pixel_error"), "train_minutes"])
+    assert list(dict.fromkeys(table.index.get_level_values(0))) == ["no_augmentation", "no_dropout", "tta_d4"]
+
+
+def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
+    _record(tmp_path, "lr_a", 0, pixel=0.05, lr=0.1)  # best test, validation 0.15
+    _record(tmp_path, "lr_b", 0, pixel=0.09, lr=0.001)  # worse test, validation 0.091
+    assert A.choose_learning_rate(tmp_path, "sgd").lr == 0.001
+    with pytest.raises(ValueError, match="adam"):
+        A.choose_learning_rate(tmp_path, "adam")
+
+
+def test_loss_curves_come_from_the_records(study):
+    curves = A.loss_curves(study, ["baseline"])
+    assert len(curves) == 6 and set(curves.columns) == {"name", "seed", "step", "loss"}
+
+
+# --- the committed evidence -----------------------------------------------------------------------------
+
+needs_records = pytest.mark.skipif(not RUNS.is_dir(), reason="no committed study records in this checkout")
+
+
+@needs_records
+def test_committed_table_is_the_aggregate_of_the_committed_records():
+    committed = pd.read_csv(ROOT / "results" / "06_ablations.csv")
+    fresh = A.ablation_table(RUNS)
+    fresh.to_csv(buf := ROOT / "build" / "06_ablations.fresh.csv", index=False, float_format="%.10g")
+    assert pd.read_csv(buf).equals(committed), "results/06_ablations.csv differs from its records: run notebook 06"
+
+
+@needs_records
+def test_every_committed_record_holds_what_the_study_needs():
+    for path in sorted(RUNS.glob("*.json")):
+        rec = json.loads(path.read_text())
+        assert rec["run_id"] == path.stem and rec["status"] in ("ok", "diverged"), path.name
+        if rec["status"] == "ok":
+            assert rec["config"]["train_slices"] == list(range(20)) or max(rec["config"]["train_slices"]) < 20
+            assert set(rec["metrics"]["test"]["none"]) == set(METRICS), path.name
+
+
+def _cost(config: dict) -> int:
+    """Convolution work of a run, up to a constant: steps x tiles x pixels x channels squared."""
+    return config["iterations"] * config["batch_size"] * config["tile"] ** 2 * config["base_channels"] ** 2
+
+
+def _cheapest_record() -> dict:
+    recs = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
+    ok = [r for r in recs if r["status"] == "ok" and r["device"] == "cpu"]
+    return min(ok, key=lambda r: (_cost(r["config"]), r["run_id"]))
+
+
+@needs_records
+@pytest.mark.slow
+def test_the_cheapest_committed_run_reruns_within_the_seed_study(isbi, tmp_path):
+    """CI reruns one run of the study from its record's configuration and compares all five metrics."""
+    from unet_repro.sweep import RunSpec, run_one
+
+    rec = _cheapest_record()
+    spec = RunSpec(rec["name"], rec["seed"], rec["config"], ("none",), rec["phase"])
+    fresh = run_one(spec, tmp_path)
+    assert fresh["status"] == "ok", fresh.get("error")
+    tol = seed_tolerances(load_records(ROOT / SEED_STUDY), "ci")
+    for block, modes in fresh["metrics"].items():
+        for m in METRICS:
+            got, want = modes["none"][m], rec["metrics"][block]["none"][m]
+            assert abs(got - want) <= tol[m], f"{rec['run_id']} {block} {m}: {got} vs recorded {want} (tol {tol[m]})"
+    assert dataclasses.asdict(TrainConfig(**rec["config"])) == {
+        k: tuple(v) if isinstance(v, list) else v for k, v in rec["config"].items()
+    }

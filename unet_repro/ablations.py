@@ -6,7 +6,7 @@ change at a time, each with the same seeds. This module names every change and t
 paired differences and verdicts of :mod:`unet_repro.study`), and draws its figures. The learning rates
 come from ``studies/06_learning_rate.toml``, chosen on the validation block (:func:`choose_learning_rate`).
 
-Imports no torch: the committed records can be re-aggregated anywhere.
+The tables and figures import no torch (only :func:`load_configs` does, to fill in configuration defaults).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ __all__ = [
     "forest_plot",
     "learning_curve_plot",
     "scarcity_plot",
+    "verdict_summary",
+    "readme_table",
+    "README_MARKERS",
 ]
 
 BASELINE = "baseline"
@@ -99,32 +102,48 @@ SCARCITY: dict[tuple[int, bool], str] = {
 
 
 def load_configs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per finished run: ``run_id, name, seed`` and every configuration field."""
+    """One row per finished run: ``run_id, name, seed`` and every configuration field (fields a record
+    predates filled in with their defaults, :func:`unet_repro.checkpoint.saved_config`, which imports torch)."""
+    from .checkpoint import saved_config
+
     rows = []
     for path in sorted(Path(runs_dir).glob("*.json")):
         rec = json.loads(path.read_text())
         if rec.get("status") == "ok":
-            rows.append({"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], **rec["config"]})
+            rows.append(
+                {"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], **saved_config(rec["config"])}
+            )
     return pd.DataFrame(rows)
 
 
-def choose_learning_rate(runs_dir: str | Path, optimizer: str, metric: str = "pixel_error") -> pd.Series:
+def choose_learning_rate(
+    runs_dir: str | Path, optimizer: str, iterations: int | None = None, metric: str = "pixel_error"
+) -> pd.Series:
     """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block.
 
+    Args:
+        runs_dir: the trials' records (``studies/06_learning_rate.toml``).
+        optimizer: ``sgd`` or ``adam``.
+        iterations: only trials of this many steps (None: all).
+        metric: the deciding validation metric; ties (several trials no better than "all cell" score the same
+            pixel error) go to the lower validation Rand error.
+
     Returns:
-        The chosen row: ``name, optimizer, lr, n_seeds`` and the validation mean of every metric.
+        The chosen row: ``name, optimizer, lr, iterations, n_seeds`` and the validation mean of every metric.
     """
     df = load_records(runs_dir)
     df = df[(df["block"] == "validation") & (df["tta"] == "none")]
-    cfg = load_configs(runs_dir)[["run_id", "optimizer", "lr"]]
+    cfg = load_configs(runs_dir)[["run_id", "optimizer", "lr", "iterations"]]
     df = df.merge(cfg, on="run_id")
-    df = df[df["optimizer"] == optimizer]
+    df = df[(df["optimizer"] == optimizer) & ((df["iterations"] == iterations) if iterations else True)]
     if df.empty:
-        raise ValueError(f"no validation records of optimizer {optimizer!r} in {runs_dir}")
-    means = df.groupby(["name", "optimizer", "lr"], as_index=False)[list(METRICS)].mean()
-    means["n_seeds"] = df.groupby(["name", "optimizer", "lr"]).size().to_numpy()
-    best = means[metric].idxmin() if LOWER_IS_BETTER[metric] else means[metric].idxmax()
-    return means.loc[best]
+        raise ValueError(f"no validation records of optimizer {optimizer!r} ({iterations} steps) in {runs_dir}")
+    keys = ["name", "optimizer", "lr", "iterations"]
+    means = df.groupby(keys, as_index=False)[list(METRICS)].mean()
+    means["n_seeds"] = df.groupby(keys).size().to_numpy()
+    tie = "rand_error" if metric != "rand_error" else "pixel_error"  # equal scores (e.g. all "all cell")
+    ranked = means.sort_values([metric, tie], ascending=[LOWER_IS_BETTER[metric], True], kind="stable")
+    return ranked.iloc[0]
 
 
 def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
@@ -260,3 +279,45 @@ def scarcity_plot(table: pd.DataFrame, metrics: Sequence[str] = ("pixel_error", 
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+_SHORT = {
+    "pixel_error": "pixel",
+    "warping_error": "warping",
+    "rand_error": "Rand",
+    "v_rand": "V_rand",
+    "v_info": "V_info",
+}
+
+
+def verdict_summary(rows: pd.DataFrame) -> str:
+    """One change's verdicts in a phrase, e.g. ``hurts (pixel, warping)``; the rest is within seed noise."""
+    parts = []
+    for v in ("helps", "hurts"):
+        ms = [_SHORT[m] for m in rows.loc[rows["verdict"] == v, "metric"]]
+        if ms:
+            parts.append(f"{v} ({', '.join(ms)})")
+    return "; ".join(parts) or "within seed noise on all five"
+
+
+#: The README's "what matters" table sits between these lines; :func:`readme_table` writes what goes between.
+README_MARKERS = ("<!-- ablations table: generated by unet_repro.ablations.readme_table -->", "<!-- end ablations -->")
+
+
+def readme_table(table: pd.DataFrame) -> str:
+    """The README's "what matters" table from the study's table (``results/06_ablations.csv``).
+
+    One row per change: the claim it tests, its verdict on the five metrics and the paired difference
+    of the pixel error (mean +- SE, test block), with the number of seed pairs.
+    """
+    lines = [
+        "| change to the baseline | claim tested | verdict of the change (test block) | pixel error diff | seeds |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, rows in table.groupby("name", sort=False):
+        px = rows[rows["metric"] == "pixel_error"].iloc[0]
+        lines.append(
+            f"| {rows['change'].iloc[0]} (`{name}`) | {rows['claim'].iloc[0]} | {verdict_summary(rows)} "
+            f"| {px['mean_diff']:+.4f} +- {px['se']:.4f} | {int(rows['n_pairs'].min())} |"
+        )
+    return "\n".join(lines)

@@ -429,7 +429,7 @@ assert best < expected_all_cell
 # of these metrics (`unet_repro.study.seed_study_kinds`: two standard deviations), here and in notebook 05.
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from unet_repro.results import repo_root
 from unet_repro.study import SEED_STUDY, load_records, seed_spread, seed_tolerances
@@ -451,6 +451,38 @@ if root is not None and (root / SEED_STUDY).is_dir():
         assert abs(recorded - best) <= tol
 else:
     print("no seed study here (it lives in the repository's results/seed_study/): skipped")
+
+# %% [markdown]
+# ## Slice 24 and slice 25: neighbours across the train/test line
+#
+# Final models train on slices 0-24 and are tested on 25-29 (`unet_repro.protocol`). Slice 24 is the
+# section next to slice 25, about 50 nm away, and looks much like it: a model that has seen slice 24 has
+# seen something close to its first test slice. `unet_repro.protocol.GAP` leaves slice 24 out as a gap.
+# What that changes was measured once (`studies/04_gap.toml`: the recipe of notebook 06's study baseline,
+# 8 channels and 1000 SGD steps, one seed, trained on 0-24 and on 0-23; records in `results/04_gap/runs/`).
+# One seed cannot separate a small effect from seed noise (notebook 06's seed pairs show how large that is),
+# so read the difference as an order of magnitude.
+
+# %%
+from unet_repro.protocol import GAP, PROTOCOL
+
+print(f"final training slices {PROTOCOL.final_train_slices()[-1]} .. with gap: {GAP.final_train_slices()[-1]}")
+gap_runs = repo_root() / "results" / "04_gap" / "runs" if repo_root() else None
+if gap_runs is not None and gap_runs.is_dir() and len(list(gap_runs.glob("*.json"))) == 2:
+    gap = load_records(gap_runs)
+    gap = gap[(gap.block == "test") & (gap.tta == "none")].set_index("name")
+    metrics_cols = ["pixel_error", "warping_error", "rand_error", "v_rand", "v_info"]
+    gap_table = gap[metrics_cols].T.assign(difference=lambda d: d["gap_24"] - d["train_0_24"])
+    display(gap_table)
+    px = gap_table.loc["pixel_error"]
+    display(
+        Markdown(
+            f"Leaving slice 24 out changes the test pixel error from {px.train_0_24:.4f} to {px.gap_24:.4f} "
+            f"({px.difference:+.4f}) at this scale, one seed."
+        )
+    )
+else:
+    print("no gap records here (they live in the repository's results/04_gap/runs): skipped")
 
 # %% [markdown]
 # ## How the learning rate and the iteration count were chosen

@@ -165,10 +165,10 @@ needs_records = pytest.mark.skipif(not RUNS.is_dir(), reason="no committed study
 
 
 @needs_records
-def test_committed_table_is_the_aggregate_of_the_committed_records():
+def test_committed_table_is_the_aggregate_of_the_committed_records(tmp_path):
     committed = pd.read_csv(ROOT / "results" / "06_ablations.csv")
     fresh = A.ablation_table(RUNS)
-    fresh.to_csv(buf := ROOT / "build" / "06_ablations.fresh.csv", index=False, float_format="%.10g")
+    fresh.to_csv(buf := tmp_path / "06_ablations.csv", index=False, float_format="%.10g")
     assert pd.read_csv(buf).equals(committed), "results/06_ablations.csv differs from its records: run notebook 06"
 
 

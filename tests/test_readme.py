@@ -183,3 +183,14 @@ def test_seed_spread_quoted_in_prose_matches_the_seed_study_table():
         lo, hi = fmt.format(spread.loc[metric, "min"]), fmt.format(spread.loc[metric, "max"])
         assert f"{lo} to {hi}" in text, f"README should quote the {metric} range {lo} to {hi} over the seeds"
     assert f"over the {n} seeds of the `ci` seed study" in text
+
+
+def test_what_matters_table_is_generated_from_the_study():
+    """The README's "what matters" table equals ``ablations.readme_table`` of results/06_ablations.csv."""
+    from unet_repro.ablations import README_MARKERS, readme_table
+
+    text = _readme()
+    start, end = README_MARKERS
+    assert start in text and end in text, "README lacks the ablations table markers"
+    block = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == readme_table(_table("06_ablations.csv")), "regenerate the README table from notebook 06's output"

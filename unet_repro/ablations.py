@@ -291,7 +291,12 @@ _SHORT = {
 
 
 def verdict_summary(rows: pd.DataFrame) -> str:
-    """One change's verdicts in a phrase, e.g. ``hurts (pixel, warping)``; the rest is within seed noise."""
+    """One change's verdicts in a phrase, e.g. ``hurts (pixel, warping)``; the rest is within seed noise.
+
+    With fewer than 3 seed pairs the rule gives no verdict, and the phrase says so.
+    """
+    if int(rows["n_pairs"].min()) < 3:
+        return f"no verdict yet ({int(rows['n_pairs'].min())} seed pairs of 3)"
     parts = []
     for v in ("helps", "hurts"):
         ms = [_SHORT[m] for m in rows.loc[rows["verdict"] == v, "metric"]]

@@ -159,7 +159,7 @@ for opt, row in chosen.items():
         f"the study uses {used[opt]:g}"
     )
     assert used[opt] == row.lr, f"studies/06_ablations.toml must use the validation-chosen {opt} learning rate"
-write_table(lr_table, "06_learning_rate", RESULTS)
+_ = write_table(lr_table, "06_learning_rate", RESULTS)
 
 # %% [markdown]
 # What the baseline reaches on the test block, over its seeds (mean and spread), next to two trivial
@@ -187,13 +187,14 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 # Each configuration runs with the same seeds as the baseline, so its difference to the baseline is
 # paired seed by seed. **The rule** (`unet_repro.study.verdict`): a change *helps* or *hurts* a metric
 # when the mean paired difference is more than twice its standard error and at least 3 seed pairs back it;
-# otherwise it is *within seed noise*. Differences are configuration minus baseline: for the three errors
+# otherwise it is *within seed noise*. A change with fewer than 3 seed pairs so far (a study still running)
+# is marked *too few seeds*. Differences are configuration minus baseline: for the three errors
 # a negative difference is better, for V_rand and V_info a positive one. Test-time averaging (`tta_rot4`,
 # `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs.
 
 # %%
 table = A.ablation_table(RUNS)
-write_table(table, "06_ablations", RESULTS)
+_ = write_table(table, "06_ablations", RESULTS)
 wide = table.pivot_table(index="name", columns="metric", values="mean_diff", sort=False)[list(METRICS)]
 verdicts = table.pivot_table(index="name", columns="metric", values="verdict", aggfunc="first", sort=False)
 display(wide.style.format("{:+.4f}"))
@@ -233,7 +234,7 @@ plt.close(fig)
 
 # %%
 scarcity = A.scarcity_table(RUNS)
-write_table(scarcity, "06_scarcity", RESULTS)
+_ = write_table(scarcity, "06_scarcity", RESULTS)
 display(scarcity[scarcity.metric == "pixel_error"])
 fig = A.scarcity_plot(scarcity)
 save_figure(fig, "06_scarcity", RESULTS)
@@ -300,7 +301,7 @@ verdict_table = pd.DataFrame(
     ]
 )
 display(verdict_table)
-write_table(verdict_table, "06_verdicts", RESULTS)
+_ = write_table(verdict_table, "06_verdicts", RESULTS)
 print("the README's table (between its markers), generated from this table:")
 print(A.readme_table(table))
 
@@ -317,6 +318,6 @@ long_grid = load_grid(STUDIES / "06_long.toml")
 long_names = {s.name for s in long_grid.specs}
 long = records[records.name.isin(long_names) & (records.block == "test") & (records.tta == "none")]
 if long.empty:
-    print("no records of the long-budget runs yet: the verdicts above hold for 500-step runs only")
+    print(f"no records of the long-budget runs yet: the verdicts above hold for {study_steps}-step runs only")
 else:
     display(long.groupby("name")[list(METRICS)].agg(["mean", "count"]))

@@ -218,12 +218,13 @@ def loss_curves(runs_dir: str | Path, names: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "seed", "step", "loss"])
 
 
-_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray"}
+_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray", "too few seeds": "silver"}
 
 
 def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa: ANN201 - a matplotlib Figure
     """Paired differences (configuration - baseline) with +-2 SE bars, one panel per metric, coloured by verdict."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = list(dict.fromkeys(table["name"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.32 * len(names) + 1.4), sharey=True)
@@ -234,13 +235,19 @@ def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa:
             c = _COLOURS.get(row["verdict"], "black")
             ax.errorbar(row["mean_diff"], yi, xerr=2 * row["se"], fmt="o", color=c, ms=4, capsize=2)
         ax.axvline(0.0, color="black", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
         better = "left" if LOWER_IS_BETTER[m] else "right"
         ax.set_title(f"{m}\n(better: {better})", fontsize=9)
         ax.tick_params(labelsize=8)
     first = np.atleast_1d(axes)[0]
     first.set_yticks(y)
     first.set_yticklabels(names, fontsize=8)
-    fig.suptitle("paired difference to the baseline (test block), +-2 SE; green helps, red hurts, grey noise", y=1.0)
+    fig.suptitle(
+        "paired difference to the baseline (test block), +-2 SE; "
+        "green helps, red hurts, grey noise (light: fewer than 3 seeds)",
+        y=1.0,
+    )
     fig.tight_layout()
     return fig
 

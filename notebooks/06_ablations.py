@@ -192,6 +192,18 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 # a negative difference is better, for V_rand and V_info a positive one. Test-time averaging (`tta_rot4`,
 # `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs.
 
+# %% [markdown]
+# How strict is that rule? With 3 seed pairs the standard error is itself uncertain: if a change did nothing,
+# its paired mean would still land beyond 2 standard errors with the probability printed below (Student's t
+# with 2 degrees of freedom). Over 5 metrics and about 20 changes, a few single-metric verdicts are expected
+# by chance alone; a verdict that several metrics share, or that more seeds confirm, is the stronger one.
+
+# %%
+from scipy import stats
+
+false_alarm = 2 * stats.t.sf(2.0, df=2)
+print(f"P(|paired mean| > 2 SE | no effect, 3 pairs) = {false_alarm:.2f}")
+
 # %%
 table = A.ablation_table(RUNS)
 _ = write_table(table, "06_ablations", RESULTS)

@@ -52,7 +52,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 profile = "ci"  # the tables here aggregate committed runs; the profile only picks the results folder
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
-runs = ""  # folder of the study's run records; empty means results/06_ablations/runs of the checkout
+runs = ""  # the study's run records; empty: results/06_ablations/runs (CPU); a GPU study: .../runs_cuda
 
 # %%
 from unet_repro.results import default_results_dir, save_figure, write_table
@@ -84,6 +84,7 @@ if RUNS is None or not RUNS.is_dir():
         f"git clone {REPOSITORY} and open this notebook there, or pass runs=FOLDER"
     )
 STUDIES = (ROOT or RUNS.parents[2]) / "studies"
+LR_RUNS = RUNS.parent / "runs"  # the learning-rate trials ran on the CPU, with the CPU study
 records = load_records(RUNS)
 isbi = load_isbi2012()
 print(f"{records.run_id.nunique()} finished runs in {RUNS.relative_to(ROOT) if ROOT else RUNS}")
@@ -124,7 +125,7 @@ print(
 lr_grid = load_grid(STUDIES / "06_learning_rate.toml")
 lr_rows = []
 for spec in lr_grid.specs:
-    rec = json.loads((RUNS / f"{spec.run_id}.json").read_text())
+    rec = json.loads((LR_RUNS / f"{spec.run_id}.json").read_text())
     val = rec.get("metrics", {}).get("validation", {}).get("none", {})
     lr_rows.append(
         {
@@ -149,7 +150,7 @@ study = load_grid(STUDIES / "06_ablations.toml")
 steps = {spec.config["iterations"] for spec in study.specs}
 assert len(steps) == 1, "every study run has the baseline's step count"
 study_steps = study.specs[0].config["iterations"]
-chosen = {opt: A.choose_learning_rate(RUNS, opt, iterations=study_steps) for opt in ("sgd", "adam")}
+chosen = {opt: A.choose_learning_rate(LR_RUNS, opt, iterations=study_steps) for opt in ("sgd", "adam")}
 used = {
     spec.config.get("optimizer", "sgd"): spec.config["lr"] for spec in study.specs if spec.name in ("baseline", "adam")
 }
@@ -328,8 +329,9 @@ print(A.readme_table(table))
 # %%
 long_grid = load_grid(STUDIES / "06_long.toml")
 long_names = {s.name for s in long_grid.specs}
-long = records[records.name.isin(long_names) & (records.block == "test") & (records.tta == "none")]
+long = pd.concat([load_records(d) for d in sorted(RUNS.parent.glob("runs*"))], ignore_index=True)
+long = long[long.name.isin(long_names) & (long.block == "test") & (long.tta == "none")]
 if long.empty:
     print(f"no records of the long-budget runs yet: the verdicts above hold for {study_steps}-step runs only")
 else:
-    display(long.groupby("name")[list(METRICS)].agg(["mean", "count"]))
+    display(long.groupby(["device", "name"])[list(METRICS)].agg(["mean", "count"]))

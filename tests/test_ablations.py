@@ -207,3 +207,18 @@ def test_the_cheapest_committed_run_reruns_within_the_seed_study(isbi, tmp_path)
         for m in METRICS:
             got, want = modes["none"][m], rec["metrics"][block]["none"][m]
             assert abs(got - want) <= tol[m], f"{rec['run_id']} {block} {m}: {got} vs recorded {want} (tol {tol[m]})"
+
+
+def test_update_readme_rewrites_only_the_marked_block(study, tmp_path):
+    table = A.ablation_table(study)
+    table.to_csv(csv := tmp_path / "t.csv", index=False, float_format="%.10g")
+    readme = tmp_path / "README.md"
+    start, end = A.README_MARKERS
+    readme.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
+    assert A.update_readme(readme, csv) and not A.update_readme(readme, csv)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    assert A.readme_table(pd.read_csv(csv)) in text and "hurts (pixel)" in text
+    (tmp_path / "bare.md").write_text("no markers")
+    with pytest.raises(ValueError, match="lacks the lines"):
+        A.update_readme(tmp_path / "bare.md", csv)

@@ -5,6 +5,7 @@ change at a time, each with the same seeds. This module names every change and t
 (:data:`ABLATIONS`), turns the committed run records into the study's table (:func:`ablation_table`, the
 paired differences and verdicts of :mod:`unet_repro.study`), and draws its figures. The learning rates
 come from ``studies/06_learning_rate.toml``, chosen on the validation block (:func:`choose_learning_rate`).
+``python -m unet_repro.ablations`` rewrites the README's "what matters" table from ``results/06_ablations.csv``.
 
 The tables and figures import no torch (only :func:`load_configs` does, to fill in configuration defaults).
 """
@@ -38,6 +39,7 @@ __all__ = [
     "verdict_summary",
     "readme_table",
     "README_MARKERS",
+    "update_readme",
 ]
 
 BASELINE = "baseline"
@@ -334,3 +336,28 @@ def readme_table(table: pd.DataFrame) -> str:
             f"| {px['mean_diff']:+.4f} +- {px['se']:.4f} | {int(rows['n_pairs'].min())} |"
         )
     return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, table_csv: str | Path) -> bool:
+    """Rewrite the README's "what matters" table (between :data:`README_MARKERS`) from ``table_csv``.
+
+    Returns:
+        True when the file changed.
+    """
+    readme = Path(readme)
+    text = readme.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} lacks the lines {start!r} and {end!r}; add them where the table goes")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    new = f"{head}{start}\n{readme_table(pd.read_csv(table_csv))}\n{end}{tail}"
+    readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m unet_repro.ablations [README] [TABLE]
+    import sys
+
+    args = sys.argv[1:] or ["README.md", "results/06_ablations.csv"]
+    print("README table", "updated" if update_readme(*args) else "unchanged")

@@ -89,6 +89,18 @@ records = load_records(RUNS)
 isbi = load_isbi2012()
 print(f"{records.run_id.nunique()} finished runs in {RUNS.relative_to(ROOT) if ROOT else RUNS}")
 
+# %%
+walls = pd.DataFrame(
+    [
+        {"study": path.parent.name, "device": r.get("device", "?"), "hours": r.get("wall_seconds", 0.0) / 3600}
+        for path in sorted(RUNS.parent.glob("runs*/*.json"))
+        for r in [json.loads(path.read_text())]
+    ]
+)
+cost = walls.groupby(["study", "device"]).agg(runs=("hours", "size"), hours=("hours", "sum"))
+display(cost)
+print(f"the study so far: {len(walls)} runs, {walls.hours.sum():.1f} hours of one core each (wall time per run)")
+
 # %% [markdown]
 # ## The protocol
 #

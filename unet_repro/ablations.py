@@ -323,7 +323,8 @@ def readme_table(table: pd.DataFrame) -> str:
     """The README's "what matters" table from the study's table (``results/06_ablations.csv``).
 
     One row per change: the claim it tests, its verdict on the five metrics and the paired difference
-    of the pixel error (mean +- SE, test block), with the number of seed pairs.
+    of the pixel error (mean +- SE, test block), with the number of seed pairs; changes of
+    :data:`ABLATIONS` without records yet are listed as "not run yet".
     """
     lines = [
         "| change to the baseline | claim tested | verdict of the change (test block) | pixel error diff | seeds |",
@@ -335,6 +336,9 @@ def readme_table(table: pd.DataFrame) -> str:
             f"| {rows['change'].iloc[0]} (`{name}`) | {rows['claim'].iloc[0]} | {verdict_summary(rows)} "
             f"| {px['mean_diff']:+.4f} +- {px['se']:.4f} | {int(rows['n_pairs'].min())} |"
         )
+    for a in ABLATIONS:  # a study in progress: say what has not run yet rather than leave it out
+        if a.name not in set(table["name"]):
+            lines.append(f"| {a.change} (`{a.name}`) | {a.claim} | not run yet | | 0 |")
     return "\n".join(lines)
 
 

@@ -92,7 +92,11 @@ print(f"{records.run_id.nunique()} finished runs in {RUNS.relative_to(ROOT) if R
 # %%
 walls = pd.DataFrame(
     [
-        {"study": path.parent.name, "device": r.get("device", "not recorded"), "hours": r.get("wall_seconds", 0.0) / 3600}
+        {
+            "study": path.parent.name,
+            "device": r.get("device", "not recorded"),
+            "hours": r.get("wall_seconds", 0.0) / 3600,
+        }
         for path in sorted(RUNS.parent.glob("runs*/*.json"))
         for r in [json.loads(path.read_text())]
     ]

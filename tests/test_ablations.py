@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from unet_repro import ablations as A
+from unet_repro.checkpoint import saved_config
 from unet_repro.config import TrainConfig
 from unet_repro.inference import seam_report
 from unet_repro.model import UNet, UNetConfig
@@ -182,8 +183,10 @@ def test_every_committed_record_holds_what_the_study_needs():
 
 
 def _cost(config: dict) -> int:
-    """Convolution work of a run, up to a constant: steps x tiles x pixels x channels squared."""
-    return config["iterations"] * config["batch_size"] * config["tile"] ** 2 * config["base_channels"] ** 2
+    """Convolution work of a run, up to a constant: steps x tiles x pixels x channels squared (fields a record
+    predates take their defaults)."""
+    c = saved_config(config)
+    return c["iterations"] * c["batch_size"] * c["tile"] ** 2 * c["base_channels"] ** 2
 
 
 def _cheapest_record() -> dict:

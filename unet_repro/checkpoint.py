@@ -64,7 +64,11 @@ def saved_config(saved: dict[str, Any]) -> dict[str, Any]:
     before a field existed ran with its default), so it compares equal to :func:`config_dict`."""
     from .config import TrainConfig
 
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in saved}
+    defaults = {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default  # as config_dict stores them
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in saved
+    }
     return {**defaults, **saved}
 
 

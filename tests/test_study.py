@@ -10,6 +10,7 @@ from unet_repro.study import (
     METRICS,
     load_records,
     paired_effects,
+    read_records,
     seed_spread,
     seed_study_kinds,
     seed_tolerances,
@@ -45,6 +46,13 @@ def test_load_records_keeps_finished_runs_per_block(runs):
     assert set(df["name"]) == {"base", "worse", "noisy"}
     assert len(df) == 3 * 4 * 2
     assert list(df[df["name"] == "base"]["seed"].unique()) == [0, 1, 2, 3]
+
+
+def test_read_records_filters_by_status_in_file_order(runs):
+    assert [r["run_id"] for r in read_records(runs, statuses=("failed",))] == ["broken-s0"]
+    every = read_records(runs, statuses=None)
+    assert len(every) == 13 and [r["run_id"] for r in every] == sorted(r["run_id"] for r in every)
+    assert len(read_records(runs)) == 12
 
 
 def test_seed_spread_and_tolerance(runs):

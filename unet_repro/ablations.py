@@ -12,7 +12,6 @@ The tables and figures import no torch (only :func:`load_configs` does, to fill 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .study import LOWER_IS_BETTER, METRICS, load_records, paired_effects
+from .study import LOWER_IS_BETTER, METRICS, load_records, paired_effects, read_records
 
 __all__ = [
     "Ablation",
@@ -108,13 +107,10 @@ def load_configs(runs_dir: str | Path) -> pd.DataFrame:
     predates filled in with their defaults, :func:`unet_repro.checkpoint.saved_config`, which imports torch)."""
     from .checkpoint import saved_config
 
-    rows = []
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        rec = json.loads(path.read_text())
-        if rec.get("status") == "ok":
-            rows.append(
-                {"run_id": rec["run_id"], "name": rec["name"], "seed": rec["seed"], **saved_config(rec["config"])}
-            )
+    rows = [
+        {"run_id": r["run_id"], "name": r["name"], "seed": r["seed"], **saved_config(r["config"])}
+        for r in read_records(runs_dir)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -213,9 +209,8 @@ def scarcity_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
 def loss_curves(runs_dir: str | Path, names: Iterable[str]) -> pd.DataFrame:
     """Training loss curves (``step, loss`` per run) of the named configurations from their records."""
     wanted, rows = set(names), []
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        rec = json.loads(path.read_text())
-        if rec.get("status") == "ok" and rec["name"] in wanted:
+    for rec in read_records(runs_dir):
+        if rec["name"] in wanted:
             rows += [{"name": rec["name"], "seed": rec["seed"], "step": s, "loss": v} for s, v in rec["loss_curve"]]
     return pd.DataFrame(rows, columns=["name", "seed", "step", "loss"])
 

@@ -23,6 +23,7 @@ from .results import Stochastic
 __all__ = [
     "METRICS",
     "LOWER_IS_BETTER",
+    "read_records",
     "load_records",
     "seed_spread",
     "seed_tolerances",
@@ -42,6 +43,20 @@ TOLERANCE_SDS = 2.0
 SEED_STUDY = Path("results") / "seed_study" / "runs"
 
 
+def read_records(runs_dir: str | Path, statuses: Iterable[str] | None = ("ok",)) -> list[dict]:
+    """The sweep records of one folder as written (parsed JSON), in file-name order.
+
+    Args:
+        runs_dir: folder of ``*.json`` records written by :mod:`unet_repro.sweep`.
+        statuses: which records to keep (``ok``, ``failed``, ``diverged``); ``None`` keeps all.
+
+    Returns:
+        One dict per record; every other reader of records filters these.
+    """
+    records = [json.loads(path.read_text()) for path in sorted(Path(runs_dir).glob("*.json"))]
+    return records if statuses is None else [r for r in records if r.get("status") in set(statuses)]
+
+
 def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.DataFrame:
     """One row per (run, block, test-time mode): the five metrics and the run's facts.
 
@@ -54,10 +69,7 @@ def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.
         sorted by name, seed, block and tta.
     """
     rows = []
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        rec = json.loads(path.read_text())
-        if rec.get("status") not in set(statuses):
-            continue
+    for rec in read_records(runs_dir, statuses):
         for block, modes in rec.get("metrics", {}).items():
             for tta, scores in modes.items():
                 rows.append(

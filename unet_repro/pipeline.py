@@ -4,7 +4,7 @@ None of this changes what is trained (section 3 of the paper: one 572x572 tile p
 when the work is done and in which number format:
 
 - :class:`TileSource` draws each step's tile position and augmentation parameters from the run's numpy
-  generator in the order :class:`unet_repro.train.TileSampler` and :class:`unet_repro.augment.Augmenter`
+  generator in the order :class:`unet_repro.tiles.TileSampler` and :class:`unet_repro.augment.Augmenter`
   always drew them, and then either prepares the tile at once (``workers=0``, the CPU default: exactly the
   sequential code) or hands the deterministic part (crop, resampling, gray values) to a pool of threads
   that runs ahead of the GPU, with the tensors in pinned memory for an asynchronous copy. The tiles are the
@@ -112,7 +112,7 @@ class TileSource:
     """The training tiles of steps ``start .. stop - 1``, in order, on ``device``.
 
     Args:
-        sampler: a :class:`unet_repro.train.TileSampler` (``position`` draws, ``crop`` cuts).
+        sampler: a :class:`unet_repro.tiles.TileSampler` (``position`` draws, ``crop`` cuts).
         augmenter: a :class:`unet_repro.augment.Augmenter` (``sample`` draws, ``apply`` deforms).
         rng: the run's generator; advanced exactly as the sequential loop advances it.
         device: where the tensors go.

@@ -1,23 +1,16 @@
-"""Training the U-Net on the ISBI 2012 stack (section 3 of the paper): tile sampling and the loop.
+"""Training the U-Net on the ISBI 2012 stack (section 3 of the paper): the loop.
 
 The recipe (SGD with momentum 0.99, one 572x572 tile per step, the weighted loss of eq. 1 and 2, elastic
 augmentation, drop-out) is the configuration in ``unet_repro.config``; files of a run (model, checkpoint,
-log) are ``unet_repro.checkpoint``. This module draws the tiles and runs the steps.
-
-Tiles: a random 572x572 input tile whose 388x388 output window lies inside the slice; the rest of the
-input is extrapolated by mirroring (Fig. 2). The input scaling (grey value / 255,
-``unet_repro.data.normalize_image``) is ours.
-
-Weight maps: "We pre-compute the weight map for each ground truth segmentation" (section 3). They are
-computed once on the whole 512x512 training slice (so that the distances to the nearest cells are not
-truncated at a tile edge) and then cut and *deformed with the tile* by the same displacement field as the
-image and label. Recomputing them after every deformation would cost one distance transform per cell per
-step, and the smooth deformation changes the distances only slightly.
+log) are ``unet_repro.checkpoint``; the tiles and weight maps it draws from are ``unet_repro.tiles``.
+This module runs the steps.
 
 Everything that draws random numbers (tile positions, augmentation, drop-out, initialisation) is seeded;
 on CPU two runs with the same configuration give identical weights, and an interrupted run resumed from
 its checkpoint ends with the same weights as an uninterrupted one (``unet_repro.checkpoint`` writes and
 restores the model, the optimiser's momentum and every RNG state).
+
+Tiles and the training arrays (pre-computed weight maps) are ``unet_repro.tiles``.
 
 The training loop is hand-written (no Lightning / Ignite) because it is short and the paper's details
 (one tile per step, deformed weight maps, exact resume) are easier to read in plain PyTorch.
@@ -46,11 +39,10 @@ from .config import (
     make_optimizer,
     profile_config,
 )
-from .data import normalize_image
-from .inference import mirror_canvas, predict_stack, resolve_device
+from .inference import predict_stack, resolve_device
 from .model import UNet
 from .pipeline import AMP_MODES
-from .sizing import Padding, output_size
+from .tiles import TileSampler, prepare_data
 
 __all__ = [
     "TrainConfig",
@@ -80,59 +72,6 @@ GPU_WORKERS = max(1, min(8, (os.cpu_count() or 4) - 2))
 GPU_SYNC_EVERY = 50
 
 
-class TileSampler:
-    """Random training tiles: a ``tile`` x ``tile`` input whose output window lies inside the slice.
-
-    Fig. 2: the input context beyond the slice border is extrapolated by mirroring. Images, labels and
-    weight maps are mirror-padded once by the context border; a tile is a crop of the padded arrays at a
-    uniformly drawn output-window position.
-
-    Args:
-        images: N x H x W float32 (normalised) slices.
-        labels: N x H x W integer classes (0 membrane, 1 cell).
-        weights: N x H x W float32 weight maps (or None).
-        tile: input tile side (a valid size for ``padding``).
-        depth: network depth.
-        padding: the network's padding; with ``"same"`` the tile is its own output window (no context).
-    """
-
-    def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        weights: np.ndarray | None,
-        tile: int,
-        depth: int = 4,
-        padding: Padding = "valid",
-    ) -> None:
-        self.tile = tile
-        self.out = output_size(tile, depth, padding)
-        self.border = (tile - self.out) // 2
-        n, h, w = images.shape
-        if self.out > h or self.out > w:
-            raise ValueError(
-                f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); use a smaller tile"
-            )
-        b = self.border
-        self.images = mirror_canvas(images.astype(np.float32), (h, w), b)
-        self.labels = mirror_canvas(labels, (h, w), b)
-        self.weights = None if weights is None else mirror_canvas(weights.astype(np.float32), (h, w), b)
-        self.shape = (n, h, w)
-
-    def position(self, rng: np.random.Generator) -> tuple[int, int, int]:
-        """Draw (slice, top, left) of the output window (uniform over windows inside the slice)."""
-        n, h, w = self.shape
-        return int(rng.integers(n)), int(rng.integers(h - self.out + 1)), int(rng.integers(w - self.out + 1))
-
-    def crop(self, i: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """The input tile whose output window starts at (y, x) of slice i, with its mirrored context."""
-        sl = (i, slice(y, y + self.tile), slice(x, x + self.tile))
-        return self.images[sl], self.labels[sl], None if self.weights is None else self.weights[sl]
-
-    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        return self.crop(*self.position(rng))
-
-
 @dataclass
 class TrainResult:
     """What a run produced: the model, the log and the held-out prediction."""
@@ -146,29 +85,6 @@ class TrainResult:
     heldout_prob: np.ndarray | None = None
     heldout_slices: list[int] = field(default_factory=list)
     metrics: dict[str, float | str] = field(default_factory=dict)
-
-
-def _prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training images (normalised), classes (0 membrane, 1 cell) and pre-computed weight maps.
-
-    The weight maps (eq. 2) are computed once per training slice on the whole slice, with the class
-    balance ``w_c`` counted over the whole training stack (notebook 02), and cached on disk under the
-    user cache folder (the key covers labels and parameters, so a change never reuses a stale map).
-    """
-    from .weights import weight_maps
-
-    train_idx, _ = cfg.slices(len(isbi.train_images))
-    images = normalize_image(isbi.train_images[train_idx])
-    labels = isbi.train_labels[train_idx]
-    classes = (labels > 127).astype(np.int64)
-    weights = weight_maps(
-        labels,
-        w0=cfg.w0,
-        sigma=cfg.sigma,
-        class_weights=None if cfg.class_balance else (1.0, 1.0),
-        cache_dir=data_mod.cache_dir().parent / "weight_maps",
-    )
-    return images, classes, weights
 
 
 def train(
@@ -223,7 +139,7 @@ def train(
         torch.set_num_threads(cfg.threads)
     try:
         isbi = isbi or data_mod.load_isbi2012()
-        images, classes, weights = _prepare_data(cfg, isbi)
+        images, classes, weights = prepare_data(cfg, isbi)
         sampler = TileSampler(images, classes, weights, cfg.tile, cfg.depth, cfg.padding)  # type: ignore[arg-type]
         augmenter = cfg.augmenter()
 

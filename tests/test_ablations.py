@@ -154,6 +154,20 @@ def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
         A.choose_learning_rate(tmp_path, "adam")
 
 
+def test_validation_trials_rank_by_validation_pixel_error_then_rand(tmp_path):
+    _record(tmp_path, "a", 0, pixel=0.05, lr=0.1)  # validation pixel 0.15
+    _record(tmp_path, "b", 0, pixel=0.09, lr=0.001)  # 0.091
+    _record(tmp_path, "c", 0, pixel=0.08, lr=0.01)  # the same validation pixel error; Rand breaks the tie
+    rec = json.loads((tmp_path / "c-s0.json").read_text())
+    rec["metrics"]["validation"]["none"].update(pixel_error=0.09 + 0.001, rand_error=0.1)
+    (tmp_path / "c-s0.json").write_text(json.dumps(rec))
+    trials = A.validation_trials(tmp_path, fields=("lr",))
+    assert list(trials["name"]) == ["c", "b", "a"] and list(trials.columns[:3]) == ["name", "lr", "n_seeds"]
+    assert trials["pixel_error"].iloc[0] == pytest.approx(0.091)
+    with pytest.raises(ValueError, match="no validation records"):
+        A.validation_trials(tmp_path / "absent")
+
+
 def test_loss_curves_come_from_the_records(study):
     curves = A.loss_curves(study, ["baseline"])
     assert len(curves) == 6 and set(curves.columns) == {"name", "seed", "step", "loss"}

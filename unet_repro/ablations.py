@@ -27,6 +27,7 @@ __all__ = [
     "BASELINE",
     "SCARCITY",
     "load_configs",
+    "validation_trials",
     "choose_learning_rate",
     "with_tta_as_configs",
     "ablation_table",
@@ -114,34 +115,56 @@ def load_configs(runs_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def validation_trials(
+    runs_dir: str | Path, fields: Sequence[str] = ("optimizer", "lr", "iterations"), metric: str = "pixel_error"
+) -> pd.DataFrame:
+    """Trials ranked by the choosing rule: the best mean ``metric`` on the validation block first.
+
+    Args:
+        runs_dir: the trials' records (e.g. ``studies/06_learning_rate.toml``, ``studies/ci_recipe.toml``).
+        fields: configuration fields to list beside each trial's name.
+        metric: the deciding validation metric; ties (several trials no better than "all cell" score the same
+            pixel error) go to the lower validation Rand error.
+
+    Returns:
+        One row per trial: ``name``, the ``fields``, ``n_seeds`` and the validation mean of every metric, best
+        first. Only finished runs; the test block is not read.
+    """
+    df = load_records(runs_dir)
+    df = df[(df["block"] == "validation") & (df["tta"] == "none")]
+    if df.empty:
+        raise ValueError(f"no validation records in {runs_dir}; run the trials' grid first")
+    df = df.merge(load_configs(runs_dir)[["run_id", *fields]], on="run_id")
+    keys = ["name", *fields]
+    means = df.groupby(keys, as_index=False, sort=False)[list(METRICS)].mean()
+    means["n_seeds"] = df.groupby(keys, sort=False).size().to_numpy()
+    tie = "rand_error" if metric != "rand_error" else "pixel_error"  # equal scores (e.g. all "all cell")
+    ranked = means.sort_values(keys, kind="stable").sort_values(
+        [metric, tie], ascending=[LOWER_IS_BETTER[metric], True], kind="stable"
+    )
+    return ranked[[*keys, "n_seeds", *METRICS]].reset_index(drop=True)
+
+
 def choose_learning_rate(
     runs_dir: str | Path, optimizer: str, iterations: int | None = None, metric: str = "pixel_error"
 ) -> pd.Series:
-    """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block.
+    """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block
+    (:func:`validation_trials`' rule).
 
     Args:
         runs_dir: the trials' records (``studies/06_learning_rate.toml``).
         optimizer: ``sgd`` or ``adam``.
         iterations: only trials of this many steps (None: all).
-        metric: the deciding validation metric; ties (several trials no better than "all cell" score the same
-            pixel error) go to the lower validation Rand error.
+        metric: the deciding validation metric (ties to the lower validation Rand error).
 
     Returns:
         The chosen row: ``name, optimizer, lr, iterations, n_seeds`` and the validation mean of every metric.
     """
-    df = load_records(runs_dir)
-    df = df[(df["block"] == "validation") & (df["tta"] == "none")]
-    cfg = load_configs(runs_dir)[["run_id", "optimizer", "lr", "iterations"]]
-    df = df.merge(cfg, on="run_id")
-    df = df[(df["optimizer"] == optimizer) & ((df["iterations"] == iterations) if iterations else True)]
-    if df.empty:
+    trials = validation_trials(runs_dir, ("optimizer", "lr", "iterations"), metric)
+    trials = trials[(trials["optimizer"] == optimizer) & ((trials["iterations"] == iterations) if iterations else True)]
+    if trials.empty:
         raise ValueError(f"no validation records of optimizer {optimizer!r} ({iterations} steps) in {runs_dir}")
-    keys = ["name", "optimizer", "lr", "iterations"]
-    means = df.groupby(keys, as_index=False)[list(METRICS)].mean()
-    means["n_seeds"] = df.groupby(keys).size().to_numpy()
-    tie = "rand_error" if metric != "rand_error" else "pixel_error"  # equal scores (e.g. all "all cell")
-    ranked = means.sort_values([metric, tie], ascending=[LOWER_IS_BETTER[metric], True], kind="stable")
-    return ranked.iloc[0]
+    return trials.iloc[0]
 
 
 def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:

@@ -16,12 +16,14 @@ import pytest
 import torch
 
 from unet_repro import ablations as A
+from unet_repro import recipe as R
 from unet_repro.checkpoint import saved_config
 from unet_repro.config import TrainConfig
 from unet_repro.inference import seam_report
 from unet_repro.model import UNet, UNetConfig
 from unet_repro.pipeline import TileSource
 from unet_repro.study import METRICS, SEED_STUDY, load_records, seed_tolerances
+from unet_repro.sweep import Grid
 from unet_repro.train import TileSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,9 +151,9 @@ def test_ablation_table_pairs_by_seed_and_gives_verdicts(study):
 def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
     _record(tmp_path, "lr_a", 0, pixel=0.05, lr=0.1)  # best test, validation 0.15
     _record(tmp_path, "lr_b", 0, pixel=0.09, lr=0.001)  # worse test, validation 0.091
-    assert A.choose_learning_rate(tmp_path, "sgd").lr == 0.001
+    assert R.choose_learning_rate(tmp_path, "sgd").lr == 0.001
     with pytest.raises(ValueError, match="adam"):
-        A.choose_learning_rate(tmp_path, "adam")
+        R.choose_learning_rate(tmp_path, "adam")
 
 
 def test_validation_trials_rank_by_validation_pixel_error_then_rand(tmp_path):
@@ -161,11 +163,56 @@ def test_validation_trials_rank_by_validation_pixel_error_then_rand(tmp_path):
     rec = json.loads((tmp_path / "c-s0.json").read_text())
     rec["metrics"]["validation"]["none"].update(pixel_error=0.09 + 0.001, rand_error=0.1)
     (tmp_path / "c-s0.json").write_text(json.dumps(rec))
-    trials = A.validation_trials(tmp_path, fields=("lr",))
+    trials = R.validation_trials(tmp_path, fields=("lr",))
     assert list(trials["name"]) == ["c", "b", "a"] and list(trials.columns[:3]) == ["name", "lr", "n_seeds"]
     assert trials["pixel_error"].iloc[0] == pytest.approx(0.091)
     with pytest.raises(ValueError, match="no validation records"):
-        A.validation_trials(tmp_path / "absent")
+        R.validation_trials(tmp_path / "absent")
+
+
+def _validation_record(folder: Path, name: str, seed: int, **val: float) -> None:
+    scores = {**dict.fromkeys(METRICS, 0.5), "pixel_error": 0.10 + 0.001 * seed, **val}
+    none = {"none": scores}
+    rec = {"run_id": f"{name}-s{seed}", "name": name, "seed": seed, "status": "ok", "config": {}}
+    rec["metrics"] = {"validation": none, "test": {"none": dict.fromkeys(METRICS, 0.5)}}
+    if name == "baseline":  # test-time averaging of the baseline's own models
+        rec["metrics"]["validation"].update(
+            rot4={**scores, "pixel_error": scores["pixel_error"] - 0.002},
+            d4={**scores, "pixel_error": scores["pixel_error"] - 0.003 - 0.0001 * seed},
+        )
+    (folder / f"{name}-s{seed}.json").write_text(json.dumps(rec))
+
+
+def test_recipe_takes_what_helps_on_validation_and_hurts_nothing(tmp_path):
+    grid = Grid(
+        base={"base_channels": 4, "iterations": 10},
+        entries=[
+            {"name": "baseline"},
+            {"name": "adam", "optimizer": "adam"},
+            {"name": "bilinear", "upsampling": "bilinear"},
+            {"name": "no_dropout", "dropout": 0.0},
+            {"name": "slices_3", "train_slices": [0, 1, 2]},
+        ],
+    )
+    for seed in range(3):
+        base = 0.10 + 0.001 * seed
+        _validation_record(tmp_path, "baseline", seed)
+        _validation_record(tmp_path, "adam", seed, pixel_error=base - 0.01 - 0.0002 * seed)  # helps
+        _validation_record(
+            tmp_path, "bilinear", seed, pixel_error=base - 0.02 - 0.0002 * seed, rand_error=0.6 + 0.001 * seed
+        )
+        _validation_record(tmp_path, "no_dropout", seed, pixel_error=base + 0.0005 * (-1) ** seed)  # noise
+        _validation_record(tmp_path, "slices_3", seed, pixel_error=base - 0.05 - 0.0002 * seed)  # data: never
+    choice = R.recipe_from_validation(tmp_path, grid).set_index("name")
+    assert choice.loc["adam", "taken"] and choice.loc["adam", "fields"] == {"optimizer": "adam"}
+    assert not choice.loc["bilinear", "taken"] and choice.loc["bilinear", "why"] == "hurts rand_error"
+    assert not choice.loc["no_dropout", "taken"] and choice.loc["no_dropout", "why"] == "does not help pixel_error"
+    assert choice.loc["tta_d4", "taken"] and not choice.loc["tta_rot4", "taken"]
+    assert choice.loc["tta_rot4", "why"] == "helps less than tta_d4, which sets tta too"
+    assert "slices_3" not in choice.index
+    assert R.recipe_overrides(choice.reset_index()) == {"optimizer": "adam", "tta": "d4"}
+    with pytest.raises(ValueError, match="not an entry"):
+        R.change_fields(grid, "batch_norm")
 
 
 def test_loss_curves_come_from_the_records(study):

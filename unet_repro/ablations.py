@@ -4,7 +4,7 @@ The study (``studies/06_ablations.toml``) trains one baseline, the paper's recip
 change at a time, each with the same seeds. This module names every change and the claim it tests
 (:data:`ABLATIONS`), turns the committed run records into the study's table (:func:`ablation_table`, the
 paired differences and verdicts of :mod:`unet_repro.study`), and draws its figures. The learning rates
-come from ``studies/06_learning_rate.toml``, chosen on the validation block (:func:`choose_learning_rate`).
+come from ``studies/06_learning_rate.toml``, chosen on the validation block (:mod:`unet_repro.recipe`).
 ``python -m unet_repro.ablations`` rewrites the README's "what matters" table from ``results/06_ablations.csv``.
 
 The tables and figures import no torch (only :func:`load_configs` does, to fill in configuration defaults).
@@ -27,8 +27,6 @@ __all__ = [
     "BASELINE",
     "SCARCITY",
     "load_configs",
-    "validation_trials",
-    "choose_learning_rate",
     "with_tta_as_configs",
     "ablation_table",
     "scarcity_table",
@@ -113,58 +111,6 @@ def load_configs(runs_dir: str | Path) -> pd.DataFrame:
         for r in read_records(runs_dir)
     ]
     return pd.DataFrame(rows)
-
-
-def validation_trials(
-    runs_dir: str | Path, fields: Sequence[str] = ("optimizer", "lr", "iterations"), metric: str = "pixel_error"
-) -> pd.DataFrame:
-    """Trials ranked by the choosing rule: the best mean ``metric`` on the validation block first.
-
-    Args:
-        runs_dir: the trials' records (e.g. ``studies/06_learning_rate.toml``, ``studies/ci_recipe.toml``).
-        fields: configuration fields to list beside each trial's name.
-        metric: the deciding validation metric; ties (several trials no better than "all cell" score the same
-            pixel error) go to the lower validation Rand error.
-
-    Returns:
-        One row per trial: ``name``, the ``fields``, ``n_seeds`` and the validation mean of every metric, best
-        first. Only finished runs; the test block is not read.
-    """
-    df = load_records(runs_dir)
-    df = df[(df["block"] == "validation") & (df["tta"] == "none")]
-    if df.empty:
-        raise ValueError(f"no validation records in {runs_dir}; run the trials' grid first")
-    df = df.merge(load_configs(runs_dir)[["run_id", *fields]], on="run_id")
-    keys = ["name", *fields]
-    means = df.groupby(keys, as_index=False, sort=False)[list(METRICS)].mean()
-    means["n_seeds"] = df.groupby(keys, sort=False).size().to_numpy()
-    tie = "rand_error" if metric != "rand_error" else "pixel_error"  # equal scores (e.g. all "all cell")
-    ranked = means.sort_values(keys, kind="stable").sort_values(
-        [metric, tie], ascending=[LOWER_IS_BETTER[metric], True], kind="stable"
-    )
-    return ranked[[*keys, "n_seeds", *METRICS]].reset_index(drop=True)
-
-
-def choose_learning_rate(
-    runs_dir: str | Path, optimizer: str, iterations: int | None = None, metric: str = "pixel_error"
-) -> pd.Series:
-    """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block
-    (:func:`validation_trials`' rule).
-
-    Args:
-        runs_dir: the trials' records (``studies/06_learning_rate.toml``).
-        optimizer: ``sgd`` or ``adam``.
-        iterations: only trials of this many steps (None: all).
-        metric: the deciding validation metric (ties to the lower validation Rand error).
-
-    Returns:
-        The chosen row: ``name, optimizer, lr, iterations, n_seeds`` and the validation mean of every metric.
-    """
-    trials = validation_trials(runs_dir, ("optimizer", "lr", "iterations"), metric)
-    trials = trials[(trials["optimizer"] == optimizer) & ((trials["iterations"] == iterations) if iterations else True)]
-    if trials.empty:
-        raise ValueError(f"no validation records of optimizer {optimizer!r} ({iterations} steps) in {runs_dir}")
-    return trials.iloc[0]
 
 
 def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:

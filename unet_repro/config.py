@@ -210,18 +210,22 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
         tta="none",
         amp="off",
     ),
-    # About an hour on 2 CPU cores (not run here yet): twice the channels, the paper's augmentation, Adam.
+    # About an hour on 2 CPU cores: the paper's recipe as notebook 06's study ran it (warm-up, cosine, lr
+    # 0.001), with 4 times its channels and the changes that helped on the study's *validation* block and
+    # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list):
+    # Adam instead of SGD, bilinear up-sampling, averaging over the 8 rotations/flips.
     "cpu": dataclasses.replace(
         PAPER,
         profile="cpu",
         base_channels=32,
         iterations=1800,
         optimizer="adam",
+        upsampling="bilinear",
         lr=0.001,
         warmup=50,
         checkpoint_every=200,
         threads=2,
-        tta="none",
+        tta="d4",
         amp="off",
     ),
     "paper": PAPER,

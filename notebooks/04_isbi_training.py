@@ -212,9 +212,10 @@ plt.close(fig)
 # steps that `ci` can afford, SGD with momentum 0.99 and Adam with the paper's augmentation both ended with
 # a higher held-out pixel error than Adam without it (the trials at the end of this notebook, with their
 # numbers). The held-out slices come from the same stack as the training slices, so a short run gains more
-# from fitting than from invariances; augmentation pays off over long training, which `cpu` and `paper` keep.
-# The `cpu` profile also takes bilinear up-sampling and averaging over the 8 rotations/flips: with Adam, the
-# changes that helped on the validation block of notebook 06's study and hurt nothing there.
+# from fitting than from invariances; augmentation pays off over long training, which `paper` keeps. The
+# `cpu` profile takes the changes that helped on the validation block of notebook 06's study and hurt nothing
+# there: Adam, elastic deformation as its only augmentation, bilinear up-sampling, and averaging over the 8
+# rotations/flips.
 #
 # Training resumes from `checkpoint.pt` in the run folder when one exists, and is skipped when the run
 # folder already holds a finished run of exactly this configuration.

@@ -170,7 +170,8 @@ assert len(study_step_counts) == 1, "every study run has the baseline's step cou
 assert study_steps == 1000 and study.specs[0].config["base_channels"] == 8, (
     "the prose above states 1000 steps, 8 channels"
 )
-chosen = {opt: R.choose_learning_rate(LR_RUNS, opt, iterations=study_steps) for opt in ("sgd", "adam")}
+trial_names = [spec.name for spec in lr_grid.specs]
+chosen = {opt: R.choose_learning_rate(LR_RUNS, opt, study_steps, names=trial_names) for opt in ("sgd", "adam")}
 used = {
     spec.config.get("optimizer", "sgd"): spec.config["lr"] for spec in study.specs if spec.name in ("baseline", "adam")
 }

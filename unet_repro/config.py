@@ -212,16 +212,18 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     ),
     # About an hour on 2 CPU cores: the paper's recipe as notebook 06's study ran it (warm-up, cosine, lr
     # 0.001), with 4 times its channels and the changes that helped on the study's *validation* block and
-    # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list):
-    # Adam instead of SGD, bilinear up-sampling, averaging over the 8 rotations/flips. 1400 steps: an
-    # estimate of about 2 s a step at 32 channels on 2 threads (5.2 s measured on one thread while two
-    # study runs shared the cores), so about 50 minutes of training; its run in results/cpu/ measures it.
+    # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list): Adam
+    # instead of SGD, elastic deformation as the only augmentation, bilinear up-sampling, averaging over the
+    # 8 rotations/flips. 1400 steps: an estimate of about 2 s a step at 32 channels on 2 threads (5.2 s
+    # measured on one thread while two study runs shared the cores), so about 50 minutes of training; its
+    # run in results/cpu/ measures it.
     "cpu": dataclasses.replace(
         PAPER,
         profile="cpu",
         base_channels=32,
         iterations=1400,
         optimizer="adam",
+        augment="elastic_only",
         upsampling="bilinear",
         lr=0.001,
         warmup=50,

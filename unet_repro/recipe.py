@@ -14,7 +14,7 @@ The test block is never read here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,10 @@ RECIPE_GROUPS = ("augmentation", "loss", "optimiser", "regularisation", "archite
 
 
 def validation_trials(
-    runs_dir: str | Path, fields: Sequence[str] = ("optimizer", "lr", "iterations"), metric: str = "pixel_error"
+    runs_dir: str | Path,
+    fields: Sequence[str] = ("optimizer", "lr", "iterations"),
+    metric: str = "pixel_error",
+    names: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Trials ranked by the choosing rule: the best mean ``metric`` on the validation block first.
 
@@ -47,6 +50,7 @@ def validation_trials(
         fields: configuration fields to list beside each trial's name.
         metric: the deciding validation metric; ties (several trials no better than "all cell" score the same
             pixel error) go to the lower validation Rand error.
+        names: only these trials (grid entries), when the folder holds other runs too (None: every run).
 
     Returns:
         One row per trial: ``name``, the ``fields``, ``n_seeds`` and the validation mean of every metric, best
@@ -54,6 +58,8 @@ def validation_trials(
     """
     df = load_records(runs_dir)
     df = df[(df["block"] == "validation") & (df["tta"] == "none")]
+    if names is not None:
+        df = df[df["name"].isin(set(names))]
     if df.empty:
         raise ValueError(f"no validation records in {runs_dir}; run the trials' grid first")
     df = df.merge(load_configs(runs_dir)[["run_id", *fields]], on="run_id")
@@ -68,7 +74,11 @@ def validation_trials(
 
 
 def choose_learning_rate(
-    runs_dir: str | Path, optimizer: str, iterations: int | None = None, metric: str = "pixel_error"
+    runs_dir: str | Path,
+    optimizer: str,
+    iterations: int | None = None,
+    metric: str = "pixel_error",
+    names: Iterable[str] | None = None,
 ) -> pd.Series:
     """The learning-rate trial of ``optimizer`` with the best mean ``metric`` on the validation block
     (:func:`validation_trials`' rule).
@@ -78,11 +88,12 @@ def choose_learning_rate(
         optimizer: ``sgd`` or ``adam``.
         iterations: only trials of this many steps (None: all).
         metric: the deciding validation metric (ties to the lower validation Rand error).
+        names: only these trials (the learning-rate grid's entries; the folder also holds the study's runs).
 
     Returns:
         The chosen row: ``name, optimizer, lr, iterations, n_seeds`` and the validation mean of every metric.
     """
-    trials = validation_trials(runs_dir, ("optimizer", "lr", "iterations"), metric)
+    trials = validation_trials(runs_dir, ("optimizer", "lr", "iterations"), metric, names)
     trials = trials[(trials["optimizer"] == optimizer) & ((trials["iterations"] == iterations) if iterations else True)]
     if trials.empty:
         raise ValueError(f"no validation records of optimizer {optimizer!r} ({iterations} steps) in {runs_dir}")

@@ -166,6 +166,7 @@ def test_validation_trials_rank_by_validation_pixel_error_then_rand(tmp_path):
     trials = R.validation_trials(tmp_path, fields=("lr",))
     assert list(trials["name"]) == ["c", "b", "a"] and list(trials.columns[:3]) == ["name", "lr", "n_seeds"]
     assert trials["pixel_error"].iloc[0] == pytest.approx(0.091)
+    assert list(R.validation_trials(tmp_path, fields=("lr",), names=["a", "b"])["name"]) == ["b", "a"]
     with pytest.raises(ValueError, match="no validation records"):
         R.validation_trials(tmp_path / "absent")
 

@@ -212,7 +212,9 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 # otherwise it is *within seed noise*. A change with fewer than 3 seed pairs so far (a study still running)
 # is marked *too few seeds*. Differences are configuration minus baseline: for the three errors
 # a negative difference is better, for V_rand and V_info a positive one. Test-time averaging (`tta_rot4`,
-# `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs.
+# `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs. The data-scarcity runs without
+# augmentation are paired with the augmented runs on the same slices instead (the table's `reference`
+# column): their difference is what augmentation is worth when only 1, 3 or 8 slices are there to train on.
 
 # %% [markdown]
 # How strict is that rule? With 3 seed pairs the standard error is itself uncertain: if a change did nothing,
@@ -246,12 +248,12 @@ plt.close(fig)
 # ## Learning curves
 #
 # The training loss of the baseline against the changes with the largest effect on the test pixel error
-# (among those that keep the baseline's loss, so that the curves are comparable: the weight-map changes
-# train a different objective). A lower training loss is not a better test score: augmentation makes the
+# (among those that keep the baseline's loss and training slices, so that the curves are comparable: the
+# weight-map changes train a different objective). A lower training loss is not a better test score: augmentation makes the
 # training task harder on purpose.
 
 # %%
-same_loss = table[(table.metric == "pixel_error") & (table.group != "loss") & ~table.name.str.startswith("tta_")]
+same_loss = table[(table.metric == "pixel_error") & ~table.group.isin(["loss", "data", "test-time"])]
 strongest = same_loss.assign(t=(same_loss.mean_diff / same_loss.se).abs()).nlargest(3, "t")["name"].tolist()
 curves = A.loss_curves(RUNS, ["baseline", *strongest])
 fig = A.learning_curve_plot(curves, ["baseline", *strongest])

@@ -148,6 +148,17 @@ def test_ablation_table_pairs_by_seed_and_gives_verdicts(study):
     assert list(dict.fromkeys(table.index.get_level_values(0))) == ["no_augmentation", "no_dropout", "tta_d4"]
 
 
+def test_scarcity_without_augmentation_pairs_with_augmentation_on_the_same_slices(tmp_path):
+    for seed, p in enumerate([0.10, 0.12, 0.11]):
+        _record(tmp_path, "baseline", seed, p)
+        _record(tmp_path, "slices_8", seed, p + 0.05)
+        _record(tmp_path, "slices_8_no_augmentation", seed, p + 0.06 + 0.001 * seed)
+    table = A.ablation_table(tmp_path).set_index(["name", "metric"])
+    row = table.loc[("slices_8_no_augmentation", "pixel_error")]
+    assert row["reference"] == "slices_8" and row["mean_diff"] == pytest.approx(0.011) and row["verdict"] == "hurts"
+    assert table.loc[("slices_8", "pixel_error"), "reference"] == "baseline"
+
+
 def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
     _record(tmp_path, "lr_a", 0, pixel=0.05, lr=0.1)  # best test, validation 0.15
     _record(tmp_path, "lr_b", 0, pixel=0.09, lr=0.001)  # worse test, validation 0.091

@@ -214,8 +214,8 @@ plt.close(fig)
 # numbers). The held-out slices come from the same stack as the training slices, so a short run gains more
 # from fitting than from invariances; augmentation pays off over long training, which `paper` keeps. The
 # `cpu` profile takes the changes that helped on the validation block of notebook 06's study and hurt nothing
-# there: Adam, elastic deformation as its only augmentation, bilinear up-sampling, and averaging over the 8
-# rotations/flips.
+# there: Adam, elastic deformation as its only augmentation, same padding with bilinear up-sampling (384
+# tiles, a slice predicted in one pass), and averaging over the 8 rotations/flips.
 #
 # Training resumes from `checkpoint.pt` in the run folder when one exists, and is skipped when the run
 # folder already holds a finished run of exactly this configuration.

@@ -213,10 +213,9 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # About an hour on 2 CPU cores: the paper's recipe as notebook 06's study ran it (warm-up, cosine, lr
     # 0.001), with 4 times its channels and the changes that helped on the study's *validation* block and
     # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list): Adam
-    # instead of SGD, elastic deformation as the only augmentation, bilinear up-sampling, averaging over the
-    # 8 rotations/flips. 1400 steps: an estimate of about 2 s a step at 32 channels on 2 threads (5.2 s
-    # measured on one thread while two study runs shared the cores), so about 50 minutes of training; its
-    # run in results/cpu/ measures it.
+    # instead of SGD, elastic deformation as the only augmentation, same padding with bilinear up-sampling
+    # (384 tiles, one-pass prediction), averaging over the 8 rotations/flips. 1400 steps: an estimate of
+    # about 50 minutes of training at 32 channels on 2 threads; its run in results/cpu/ measures it.
     "cpu": dataclasses.replace(
         PAPER,
         profile="cpu",
@@ -224,6 +223,8 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
         iterations=1400,
         optimizer="adam",
         augment="elastic_only",
+        padding="same",
+        tile=384,
         upsampling="bilinear",
         lr=0.001,
         warmup=50,

@@ -259,19 +259,23 @@ plt.close(fig)
 # start at multiples of 16 = 2^4 (`sizing.tile_layout`), so that every tile sees the same max-pooling grid
 # and the stitched map equals a single pass over the whole mirrored slice (`tests/test_inference.py` checks
 # this), and stitched. The cell below prints where the windows of a 512 x 512 slice start and how much
-# neighbours overlap (notebook 01 draws them). The paper's ISBI submission was "averaged over 7 rotated
+# neighbours overlap (notebook 01 draws them). A same-padded network (the `cpu` profile's) needs no context:
+# it predicts each slice in one pass, mirrored to a multiple of 16, and has no tiles to stitch. The paper's ISBI submission was "averaged over 7 rotated
 # versions of the input data" without saying which; here `rot4` averages the rotations by 90 degrees and
 # `d4` all symmetries of the square (rotations with and without a flip), which need no interpolation; the
 # table's `versions` column counts them.
 
 # %%
-starts, out_px, border_px = tile_layout(512, cfg.eval_tile)
-overlap_px = out_px - (starts[1] - starts[0]) if len(starts) > 1 else 0
-print(
-    f"tile {cfg.eval_tile}: border {border_px} px, output windows of {out_px} px start at {starts} on each axis "
-    f"of a 512 slice; neighbouring windows overlap by {overlap_px} px"
-)
-assert all(s % 16 == 0 for s in starts) and starts[-1] + out_px >= 512
+if cfg.padding == "same":
+    print(f"profile {profile}: a same-padded network; each 512 x 512 slice is predicted in one pass, no tiles")
+else:
+    starts, out_px, border_px = tile_layout(512, cfg.eval_tile)
+    overlap_px = out_px - (starts[1] - starts[0]) if len(starts) > 1 else 0
+    print(
+        f"tile {cfg.eval_tile}: border {border_px} px, output windows of {out_px} px start at {starts} on each "
+        f"axis of a 512 slice; neighbouring windows overlap by {overlap_px} px"
+    )
+    assert all(s % 16 == 0 for s in starts) and starts[-1] + out_px >= 512
 assert [len(TTA_TRANSFORMS[t]) for t in ("none", "rot4", "d4")] == [1, 4, 8]
 
 held_images, held_labels = isbi.train_images[held_idx], isbi.train_labels[held_idx]

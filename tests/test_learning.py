@@ -97,7 +97,10 @@ def test_paper_profile_is_the_papers_recipe():
     opt = T.make_optimizer(paper, torch.nn.Linear(1, 1))
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.99
     for name, cfg in T.PROFILE_CONFIGS.items():
-        assert cfg.profile == name and cfg.tile == 572
+        assert cfg.profile == name
+        # 572 tiles, except where notebook 06's validation choice made a profile same-padded (384 tiles)
+        assert (cfg.padding, cfg.tile) in {("valid", 572), ("same", 384)}
+    assert T.PROFILE_CONFIGS["ci"].tile == 572 and T.PROFILE_CONFIGS["cpu"].padding == "same"
     with pytest.raises(ValueError, match="unknown profile"):
         T.profile_config("huge")
 

@@ -65,7 +65,8 @@ def test_learning_rate_schedule():
 
 def test_profiles():
     for name, cfg in T.PROFILE_CONFIGS.items():
-        assert cfg.profile == name and cfg.momentum == 0.99 and cfg.tile == 572
+        assert cfg.profile == name and cfg.momentum == 0.99
+        assert (cfg.padding, cfg.tile) in {("valid", 572), ("same", 384)}  # cpu: same padding (notebook 06)
     paper = T.PROFILE_CONFIGS["paper"]
     # the default configuration is the paper's recipe (section 3, 3.1, eq. 2), and the paper profile is it
     # (computed in mixed precision where a GPU offers it: amp="auto", fp32 on a CPU)

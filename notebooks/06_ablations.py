@@ -212,8 +212,8 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 # otherwise it is *within seed noise*. A change with fewer than 3 seed pairs so far (a study still running)
 # is marked *too few seeds*. Differences are configuration minus baseline: for the three errors
 # a negative difference is better, for V_rand and V_info a positive one. Test-time averaging (`tta_rot4`,
-# `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs. The data-scarcity runs without
-# augmentation are paired with the augmented runs on the same slices instead (the table's `reference`
+# `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs. The data-scarcity runs
+# without augmentation are paired with the augmented runs on the same slices instead (the table's `reference`
 # column): their difference is what augmentation is worth when only 1, 3 or 8 slices are there to train on.
 
 # %% [markdown]
@@ -249,8 +249,8 @@ plt.close(fig)
 #
 # The training loss of the baseline against the changes with the largest effect on the test pixel error
 # (among those that keep the baseline's loss and training slices, so that the curves are comparable: the
-# weight-map changes train a different objective). A lower training loss is not a better test score: augmentation makes the
-# training task harder on purpose.
+# weight-map changes train a different objective). A lower training loss is not a better test score:
+# augmentation makes the training task harder on purpose.
 
 # %%
 same_loss = table[(table.metric == "pixel_error") & ~table.group.isin(["loss", "data", "test-time"])]
@@ -352,7 +352,7 @@ from unet_repro.config import profile_config
 
 cpu_choice = R.recipe_from_validation(RUNS, study)
 cpu_changes = R.recipe_overrides(cpu_choice)
-cpu_choice["fields"] = cpu_choice["fields"].map(lambda f: ", ".join(f"{k} = {v!r}" for k, v in f.items()))
+cpu_choice["fields"] = cpu_choice["fields"].map(R.describe)
 display(cpu_choice)
 _ = write_table(cpu_choice, "06_cpu_recipe", RESULTS)
 SCALE = {"profile", "base_channels", "iterations", "checkpoint_every", "threads", "train_slices", "seed"}
@@ -361,7 +361,7 @@ expected = {**{k: v for k, v in baseline_cfg.items() if k not in SCALE}, **cpu_c
 cpu_cfg = profile_config("cpu")
 differs = {k: (getattr(cpu_cfg, k), v) for k, v in expected.items() if getattr(cpu_cfg, k) != v}
 assert not differs, f"the cpu profile departs from the study's validation choice (profile, study): {differs}"
-changes = ", ".join(f"{k} = {v!r}" for k, v in cpu_changes.items()) or "nothing"
+changes = R.describe(cpu_changes) or "nothing"
 print(
     f"the cpu profile: the study's baseline, changed {changes}, at {cpu_cfg.base_channels} channels, {cpu_cfg.iterations} steps"
 )
@@ -369,8 +369,9 @@ print(
 # %% [markdown]
 # ## Training length
 #
-# The paper trained for about 10 hours. A run of 1000 steps (8 channels, one core) can rank ingredients differently from a long
-# one: augmentation and the border term make the training task harder, and may pay off only later. The
+# The paper trained for about 10 hours. A run of 1000 steps (8 channels, one core) can rank ingredients
+# differently from a long one: augmentation and the border term make the training task harder, and may pay
+# off only later. The
 # study's long-budget part (`studies/06_long.toml`: augmentation and the border term on/off at 4 times the
 # steps, 2 seeds) is listed here when its records exist.
 

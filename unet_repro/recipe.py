@@ -14,7 +14,7 @@ The test block is never read here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +170,8 @@ def recipe_overrides(choice: pd.DataFrame) -> dict[str, Any]:
     for f in choice.loc[choice["taken"], "fields"]:
         fields.update(f)
     return fields
+
+
+def describe(fields: Mapping[str, Any]) -> str:
+    """Configuration fields as one line, ``name = value, ...`` (the tables and the notebook print them so)."""
+    return ", ".join(f"{k} = {v!r}" for k, v in fields.items())

@@ -54,7 +54,10 @@ def read_records(runs_dir: str | Path, statuses: Iterable[str] | None = ("ok",))
         One dict per record; every other reader of records filters these.
     """
     records = [json.loads(path.read_text()) for path in sorted(Path(runs_dir).glob("*.json"))]
-    return records if statuses is None else [r for r in records if r.get("status") in set(statuses)]
+    if statuses is None:
+        return records
+    keep = set(statuses)
+    return [r for r in records if r.get("status") in keep]
 
 
 def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.DataFrame:

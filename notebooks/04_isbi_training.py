@@ -207,15 +207,15 @@ plt.close(fig)
 # number of iterations; the values of each profile come from the trials listed at the end of this notebook.
 #
 # **Departures from the paper**, all stated: fewer channels for `ci` and `cpu` (the profiles' table above),
-# a short cosine schedule with warm-up, grey values scaled to [0, 1]; and for the CPU profiles **Adam**
-# (beta1 = the paper's momentum) instead of SGD, and for `ci` **no augmentation**: in the few minutes of
-# steps that `ci` can afford, SGD with momentum 0.99 and Adam with the paper's augmentation both ended with
-# a higher held-out pixel error than Adam without it (the trials at the end of this notebook, with their
-# numbers). The held-out slices come from the same stack as the training slices, so a short run gains more
-# from fitting than from invariances; augmentation pays off over long training, which `paper` keeps. The
-# `cpu` profile takes the changes that helped on the validation block of notebook 06's study and hurt nothing
-# there: Adam, elastic deformation as its only augmentation, same padding with bilinear up-sampling (384
-# tiles, a slice predicted in one pass), and averaging over the 8 rotations/flips.
+# a short cosine schedule with warm-up, grey values scaled to [0, 1]; for `ci` **Adam** (beta1 = the paper's
+# momentum) instead of SGD and **no augmentation**, the recipe that scored best on the *validation* block
+# among the trials at the end of this notebook (the paper's SGD with its augmentation among them). The
+# validation slices come from the same stack as the training slices, so a short run gains more from fitting
+# than from invariances; augmentation may pay off over long training, which `paper` keeps (notebook 06
+# measures both at 1000 and 4000 steps). The `cpu` profile takes the changes that helped on the validation
+# block of notebook 06's study and hurt nothing there: Adam, elastic deformation as its only augmentation,
+# same padding with bilinear up-sampling (384 tiles, a slice predicted in one pass), and averaging over the
+# 8 rotations/flips. The `paper` profile keeps the paper's recipe.
 #
 # Training resumes from `checkpoint.pt` in the run folder when one exists, and is skipped when the run
 # folder already holds a finished run of exactly this configuration.
@@ -497,61 +497,87 @@ else:
     print("no gap records here (they live in the repository's results/04_gap/runs): skipped")
 
 # %% [markdown]
-# ## How the learning rate and the iteration count were chosen
+# ## How the `ci` recipe was chosen: on the validation block
 #
-# The paper gives neither. The trials below, all with 16 base channels, 572 tiles, warm-up then cosine decay
-# and the loss of notebook 02, were scored on held-out slices 25-29 (pixel error, no test-time
-# augmentation); they are a record of runs made while choosing (too long to repeat here), kept as data so
-# that the summary under it is computed from them, and the chosen row is checked against the `ci` profile.
-# The SGD trials ran on 2 threads, the Adam trials on 1 thread each, two at a time; the `ci` profile itself
-# runs on 2 threads, which rounds differently, so its number (table above) differs a little from its trial.
+# The paper gives neither the learning rate nor the number of iterations, and the `ci` profile departs from
+# its recipe. Those choices come from the trials of `studies/ci_recipe.toml`: the `ci` profile's size (16
+# base channels, 572 tiles, 1000 steps, warm-up then cosine decay, the loss of notebook 02), trained on
+# slices 0-19 and scored on the **validation** block (slices 20-24) only, one seed and one thread each (the
+# profile itself runs on 2 threads, which rounds differently). The rule is notebook 06's: the lowest
+# validation pixel error, ties to the lower validation Rand error (`unet_repro.recipe.validation_trials`).
+# The test block (25-29), on which every number above is reported, played no part. (Before this protocol the
+# recipe was picked from trials scored on slices 25-29; those are superseded by these and no longer shown.)
+# The trials are produced by code; to run them again (about 14 minutes a trial on one core):
+# `python -m unet_repro.sweep studies/ci_recipe.toml --runs-dir results/04_ci_recipe/runs`.
 
 # %%
 from IPython.display import Markdown, display
 
-trials = pd.DataFrame(
-    [
-        # optimizer, lr, steps run, steps planned, augment, dropout, weight map, held-out pixel error, note
-        ("sgd", 0.01, 300, 500, True, 0.5, "paper", np.nan, "collapsed to a constant output within ~20 steps"),
-        ("sgd", 0.003, 200, 500, True, 0.5, "paper", np.nan, "stopped; 0.093 on a crop of slice 25 at step 200"),
-        ("sgd", 0.001, 500, 500, True, 0.5, "paper", 0.0874, ""),
-        ("sgd", 0.002, 700, 700, True, 0.5, "paper", 0.0883, ""),
-        ("sgd", 0.002, 700, 700, True, 0.5, "w0 = 10, no w_c", 0.1034, ""),
-        ("sgd", 0.002, 700, 700, True, 0.5, "none (plain cross-entropy)", 0.0975, ""),
-        ("sgd", 0.005, 1000, 1000, True, 0.5, "paper", 0.1017, "over-predicts membrane (best threshold 0.1)"),
-        ("adam", 0.001, 1000, 1000, True, 0.5, "paper", 0.0783, ""),
-        ("adam", 0.001, 1000, 1000, True, 0.0, "paper", 0.0676, ""),
-        ("adam", 0.001, 1000, 1000, False, 0.5, "paper", 0.0578, "the ci profile"),
-    ],
-    columns=["optimizer", "lr", "steps", "planned", "augment", "dropout", "weight_map", "heldout_pixel_error", "note"],
-)
-display(trials)
+from unet_repro import recipe
+from unet_repro.study import read_records
+from unet_repro.sweep import load_grid
 
-ci_cfg = profile_config("ci")
-chosen = trials.loc[trials["heldout_pixel_error"].idxmin()]
-assert (chosen.optimizer, chosen.lr, chosen.steps, chosen.augment, chosen.dropout, 16, 572) == (
-    ci_cfg.optimizer,
-    ci_cfg.lr,
-    ci_cfg.iterations,
-    ci_cfg.augment,
-    ci_cfg.dropout,
-    ci_cfg.base_channels,
-    ci_cfg.tile,
-), "the best trial is the ci profile (16 base channels, 572 tiles, like every trial)"
-full = trials[(trials.weight_map == "paper") & trials.heldout_pixel_error.notna()]
-sgd, adam_aug = (
-    full[full.optimizer == "sgd"].heldout_pixel_error,
-    full[(full.optimizer == "adam") & full.augment].heldout_pixel_error,
-)
-sgd_steps = int(full[full.optimizer == "sgd"].steps.max())
-assert sgd.min() > adam_aug.min() > chosen.heldout_pixel_error
-display(
-    Markdown(
-        f"With the paper's weight map, SGD with momentum 0.99 reached {sgd.min():.4f}-{sgd.max():.4f}, Adam with "
-        f"the paper's augmentation {adam_aug.min():.4f}-{adam_aug.max():.4f}, and Adam without augmentation "
-        f"{chosen.heldout_pixel_error:.4f}: that became the `ci` profile ({ci_cfg.iterations} steps). Predicting "
-        f'"all cell" scores {expected_all_cell:.4f} on these slices. The SGD runs over-predict membrane: with '
-        f"momentum 0.99 and one tile per step they are still far from converged after {sgd_steps} steps, "
-        f"which is why the `paper` profile runs {profile_config('paper').iterations:,}."
+trial_runs = repo_root() / "results" / "04_ci_recipe" / "runs" if repo_root() else None
+if trial_runs is not None and trial_runs.is_dir():
+    trial_grid = load_grid(repo_root() / "studies" / "ci_recipe.toml")
+    on_disk = {r["run_id"]: r["status"] for r in read_records(trial_runs, statuses=None)}
+    missing = [s.run_id for s in trial_grid.specs if s.run_id not in on_disk]
+    assert not missing, f"trials without a record: {missing}; python -m unet_repro.sweep studies/ci_recipe.toml"
+    trial_fields = ("optimizer", "lr", "augment", "iterations", "base_channels")
+    trials = recipe.validation_trials(trial_runs, fields=trial_fields)
+    display(trials)
+    not_ok = {k: v for k, v in on_disk.items() if v != "ok"}
+    print("trials without a result (diverged or failed):", not_ok or "none")
+    write_table(trials, "04_ci_recipe", RESULTS)
+    chosen = trials.iloc[0]
+    ci_cfg = profile_config("ci")
+    assert tuple(chosen[f] for f in trial_fields) == tuple(getattr(ci_cfg, f) for f in trial_fields), (
+        f"validation chose {chosen['name']}; the ci profile should be that trial"
     )
-)
+    paper_like = trials[(trials.optimizer == "sgd") & trials.augment.astype(bool)]
+    display(
+        Markdown(
+            f"Validation chose `{chosen['name']}` ({chosen.optimizer}, lr {chosen.lr:g}, "
+            f"{'with' if chosen.augment else 'without'} augmentation): validation pixel error "
+            f"{chosen.pixel_error:.4f}, against "
+            f"{paper_like.pixel_error.min():.4f} at best for the paper's SGD with its augmentation "
+            f"({len(trials)} trials, one seed each; the seed study above measures how far one seed moves the "
+            f"test numbers). That is the `ci` profile ({ci_cfg.iterations} steps)."
+        )
+    )
+else:
+    print("no trial records here (they live in the repository's results/04_ci_recipe/runs): skipped")
+
+# %% [markdown]
+# One validation seed per trial cannot separate trials as close as the first two rows: their difference is
+# smaller than the standard deviation of the pixel error over the seed study's seeds (checked below). The recipe used before this protocol (lr 1e-3, picked on slices
+# 25-29) keeps its own 4-seed study (`results/04_ci_recipe/lr_1e-3_seeds/`: the seeds and training of
+# `studies/ci_seeds.toml` at lr 1e-3), so what choosing honestly costs or gains can be read off the test block,
+# as a record and not as a choice (the profile stays what validation chose):
+
+# %%
+before_runs = trial_runs.parent / "lr_1e-3_seeds" if trial_runs is not None else None
+if before_runs is not None and before_runs.is_dir() and root is not None and (root / SEED_STUDY).is_dir():
+    cols = ["pixel_error", "warping_error", "rand_error", "v_rand", "v_info"]
+
+    def _test_means(runs: pd.DataFrame) -> pd.DataFrame:
+        return runs[(runs.block == "test") & (runs.tta == "none")][cols].agg(["mean", "std", "count"]).T
+
+    before_label, now_label = "lr 1e-3 (chosen on test, before)", "ci: validation's choice"
+    compare = pd.concat(
+        {before_label: _test_means(load_records(before_runs)), now_label: _test_means(load_records(root / SEED_STUDY))},
+        axis=1,
+    )
+    display(compare)
+    by_name = trials.set_index("name")["pixel_error"]
+    print(
+        f"test pixel error, mean over the seeds: {compare.loc['pixel_error', (before_label, 'mean')]:.4f} (lr 1e-3) "
+        f"against {compare.loc['pixel_error', (now_label, 'mean')]:.4f} (lr {ci_cfg.lr:g}); on validation, one "
+        f"seed each: {by_name['adam_1e-3_no_aug']:.4f} against {chosen.pixel_error:.4f}"
+    )
+    seed_sd = float(spread.set_index("metric").loc["pixel_error", "sd"])
+    gap = abs(by_name["adam_1e-3_no_aug"] - chosen.pixel_error)
+    print(f"expected: the first two trials closer than one seed-study sd ({seed_sd:.4f}), got {gap:.4f}")
+    assert gap < seed_sd
+else:
+    print("no records of the earlier recipe here (results/04_ci_recipe/lr_1e-3_seeds): skipped")

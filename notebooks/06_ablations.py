@@ -371,16 +371,22 @@ print(
 #
 # The paper trained for about 10 hours. A run of 1000 steps (8 channels, one core) can rank ingredients
 # differently from a long one: augmentation and the border term make the training task harder, and may pay
-# off only later. The
-# study's long-budget part (`studies/06_long.toml`: augmentation and the border term on/off at 4 times the
-# steps, 2 seeds) is listed here when its records exist.
+# off only later. The study's long-budget part (`studies/06_long.toml`: the baseline, and augmentation and
+# the border term off, at 4 times the steps, the same seeds) tests that: `long_baseline` is paired with the
+# 1000-step baseline (what 4 times the steps buys), the two changes with `long_baseline`. The table below sets
+# each change's verdict at 1000 steps beside its verdict at 4000 (test block, the same rule); "turns around"
+# means one length says "helps" and the other "hurts".
 
 # %%
-long_grid = load_grid(STUDIES / "06_long.toml")
-long_names = {s.name for s in long_grid.specs}
-long = pd.concat([load_records(d) for d in sorted(RUNS.parent.glob("runs*"))], ignore_index=True)
-long = long[long.name.isin(long_names) & (long.block == "test") & (long.tta == "none")]
-if long.empty:
+length = A.length_table(table)
+if length.empty:
     print(f"no records of the long-budget runs yet: the verdicts above hold for {study_steps}-step runs only")
 else:
-    display(long.groupby(["device", "name"])[list(METRICS)].agg(["mean", "count"]))
+    display(length)
+    _ = write_table(length, "06_training_length", RESULTS)
+    turned = length[length["turns_around"]]
+    print(
+        "verdicts that turn around at 4 times the steps:",
+        ", ".join(f"{r.name} ({r.metric})" for r in turned.itertuples()) or "none",
+    )
+    print("verdicts that change:", int(length["changes"].sum()), "of", len(length))

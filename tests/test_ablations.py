@@ -159,6 +159,25 @@ def test_scarcity_without_augmentation_pairs_with_augmentation_on_the_same_slice
     assert table.loc[("slices_8", "pixel_error"), "reference"] == "baseline"
 
 
+def test_long_runs_pair_with_the_long_baseline_and_verdicts_are_set_beside_the_short_ones(tmp_path):
+    for seed, p in enumerate([0.10, 0.12, 0.11]):
+        _record(tmp_path, "baseline", seed, p)
+        _record(tmp_path, "no_augmentation", seed, p - 0.02 - 0.001 * seed)  # helps at 1000 steps
+        _record(tmp_path, "long_baseline", seed, p - 0.03)
+        _record(tmp_path, "long_no_augmentation", seed, p - 0.01 + 0.001 * seed)  # hurts against long_baseline
+    table = A.ablation_table(tmp_path)
+    rows = table.set_index(["name", "metric"])
+    assert rows.loc[("long_no_augmentation", "pixel_error"), "reference"] == "long_baseline"
+    assert rows.loc[("long_no_augmentation", "pixel_error"), "mean_diff"] == pytest.approx(0.021)
+    assert rows.loc[("long_baseline", "pixel_error"), "reference"] == "baseline"
+    length = A.length_table(table).set_index(["name", "metric"])
+    assert list(length.index.get_level_values(0).unique()) == ["no_augmentation"]  # no long w0 = 0 runs here
+    px = length.loc[("no_augmentation", "pixel_error")]
+    assert (px["verdict_short"], px["verdict_long"]) == ("helps", "hurts") and px["turns_around"] and px["changes"]
+    assert not length.loc[("no_augmentation", "rand_error"), "changes"]  # equal scores: noise at both lengths
+    assert A.length_table(table[~table["name"].str.startswith("long_")]).empty
+
+
 def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
     _record(tmp_path, "lr_a", 0, pixel=0.05, lr=0.1)  # best test, validation 0.15
     _record(tmp_path, "lr_b", 0, pixel=0.09, lr=0.001)  # worse test, validation 0.091
@@ -243,6 +262,23 @@ def test_committed_table_is_the_aggregate_of_the_committed_records(tmp_path):
     fresh = A.ablation_table(RUNS)
     fresh.to_csv(buf := tmp_path / "06_ablations.csv", index=False, float_format="%.10g")
     assert pd.read_csv(buf).equals(committed), "results/06_ablations.csv differs from its records: run notebook 06"
+
+
+def test_committed_ci_recipe_trials_are_the_validation_ranking_of_their_records(tmp_path):
+    """results/04_ci_recipe.csv (notebook 04) ranks the trials of studies/ci_recipe.toml on validation, and the
+    ci profile is the first: the profile's recipe comes from validation, not from the test block."""
+    from unet_repro.config import profile_config
+    from unet_repro.sweep import load_grid
+
+    runs = ROOT / "results" / "04_ci_recipe" / "runs"
+    grid = load_grid(ROOT / "studies" / "ci_recipe.toml")
+    assert sorted(p.stem for p in runs.glob("*.json")) == sorted(s.run_id for s in grid.specs)
+    fields = ("optimizer", "lr", "augment", "iterations", "base_channels")
+    R.validation_trials(runs, fields=fields).to_csv(buf := tmp_path / "t.csv", index=False, float_format="%.10g")
+    committed = pd.read_csv(ROOT / "results" / "04_ci_recipe.csv")
+    assert pd.read_csv(buf).equals(committed), "results/04_ci_recipe.csv differs from its records: run notebook 04"
+    ci, best = profile_config("ci"), committed.iloc[0]
+    assert tuple(best[f] for f in fields) == tuple(getattr(ci, f) for f in fields)
 
 
 @needs_records

@@ -215,3 +215,21 @@ def test_ensure_run_trains_only_when_the_run_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(train, "train", lambda *a, **k: None)
     with pytest.raises(RuntimeError, match="heldout_prob.tif"):
         runs.ensure_run("ci", tmp_path / "empty")
+
+
+def test_ensure_run_refuses_a_run_of_another_configuration(tmp_path):
+    """A finished run left by an older profile (another learning rate) is never scored as this profile's run."""
+    import dataclasses
+
+    from unet_repro import runs
+    from unet_repro.model import UNet
+    from unet_repro.train import profile_config, save_model
+
+    cfg = profile_config("ci")
+    (tmp_path / "heldout_prob.tif").write_bytes(b"")
+    (tmp_path / "metrics.json").write_text("{}")
+    save_model(UNet(cfg.model_config()), tmp_path / "model.pt", cfg)
+    assert runs.ensure_run("ci", tmp_path) == tmp_path / "heldout_prob.tif"
+    save_model(UNet(cfg.model_config()), tmp_path / "model.pt", dataclasses.replace(cfg, lr=cfg.lr * 10))
+    with pytest.raises(ValueError, match="another configuration than profile 'ci'"):
+        runs.ensure_run("ci", tmp_path)

@@ -154,6 +154,19 @@ def test_prose_quotes_the_training_table():
     assert (run.optimizer == "adam") == ("Adam" in ours) and (not run.augment) == ("no augmentation" in ours)
 
 
+def test_prose_quotes_the_ci_recipe_trials():
+    """ "Adam at learning rate 3e-4, no augmentation) is the best of seven trials on the *validation* block"."""
+    from unet_repro.config import profile_config
+
+    trials, ci = _table("04_ci_recipe.csv"), profile_config("ci")
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    lr, n = re.search(
+        r"Adam at learning rate (\S+), no augmentation\) is the best of\s+(\w+) trials", _readme()
+    ).groups()
+    assert float(lr) == ci.lr == trials.lr.iloc[0] and ci.optimizer == "adam" and not ci.augment
+    assert n == words[len(trials)]
+
+
 def test_notebook_table_quotes_the_architecture_table():
     arch = _table("01_architecture.csv")
     convs = int(arch.layer.str.startswith(("conv", "upconv")).sum())

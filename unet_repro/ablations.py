@@ -26,10 +26,12 @@ __all__ = [
     "ABLATIONS",
     "BASELINE",
     "SCARCITY",
+    "LONGER",
     "load_configs",
     "with_tta_as_configs",
     "ablation_table",
     "scarcity_table",
+    "length_table",
     "loss_curves",
     "forest_plot",
     "learning_curve_plot",
@@ -99,7 +101,24 @@ ABLATIONS: tuple[Ablation, ...] = (
         )
         for n in (8, 3, 1)
     ),
+    Ablation("long_baseline", "training length", "4000 steps instead of 1000", "paper 3: long training (10 h)"),
+    *(
+        Ablation(
+            f"long_{short}",
+            "training length",
+            f"{change} at 4000 steps (against the baseline at 4000)",
+            claim,
+            reference="long_baseline",
+        )
+        for short, change, claim in (
+            ("no_augmentation", "no augmentation", _PAPER_AUG),
+            ("no_border_term", "w0 = 0", _PAPER_W),
+        )
+    ),
 )
+
+#: Changes run again at 4 times the steps (``studies/06_long.toml``): the 1000-step entry -> the long one.
+LONGER: dict[str, str] = {"no_augmentation": "long_no_augmentation", "no_border_term": "long_no_border_term"}
 
 #: The data-scarcity runs: (training slices, with augmentation) -> grid entry; 20 slices is the baseline.
 SCARCITY: dict[tuple[int, bool], str] = {
@@ -163,6 +182,36 @@ def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
     cols = ["group", "name", "change", "claim", "reference", "metric", "n_pairs", "baseline_mean", "mean"]
     cols += ["mean_diff", "se"]
     return out[[*cols, "verdict", "train_minutes"]].reset_index(drop=True)
+
+
+def length_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Does a verdict of the 1000-step study turn around at 4000 steps? (:data:`LONGER`, both paired).
+
+    Args:
+        table: the study's table (:func:`ablation_table`).
+
+    Returns:
+        One row per (change, metric) with records at both lengths: ``name, metric`` and for each length its
+        paired difference, standard error, seed pairs and verdict (``*_short``, ``*_long``), and
+        ``turns_around`` (one length says "helps", the other "hurts") and ``changes`` (the verdicts differ).
+    """
+    keep = ["metric", "mean_diff", "se", "n_pairs", "verdict"]
+    parts = []
+    for short, long in LONGER.items():
+        a, b = table[table["name"] == short][keep], table[table["name"] == long][keep]
+        if a.empty or b.empty:
+            continue
+        both = a.merge(b, on="metric", suffixes=("_short", "_long"))
+        both.insert(0, "name", short)
+        parts.append(both)
+    cols = ["name", "metric", *(f"{k}_{s}" for s in ("short", "long") for k in keep[1:])]
+    if not parts:
+        return pd.DataFrame(columns=[*cols, "turns_around", "changes"])
+    out = pd.concat(parts, ignore_index=True)[cols]
+    pair = out["verdict_short"] + "/" + out["verdict_long"]
+    out["turns_around"] = pair.isin(["helps/hurts", "hurts/helps"])
+    out["changes"] = out["verdict_short"] != out["verdict_long"]
+    return out
 
 
 def scarcity_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:

@@ -62,8 +62,9 @@ def run_folder(profile: str, run_path: str | os.PathLike = "", drive: bool = Fal
 def ensure_run(profile: str, folder: str | os.PathLike, device: str = "auto", progress: bool | None = None) -> Path:
     """Make sure ``folder`` holds a run's ``heldout_prob.tif``; train ``profile`` into it when it does not.
 
-    A run that notebook 04 (or ``python -m unet_repro.train``) left there is used as it is; a partial one
-    resumes from its checkpoint.
+    A finished run of exactly this profile that notebook 04 (or ``python -m unet_repro.train``) left there is
+    used as it is (a run of another configuration is refused, never scored in its place); a partial one resumes
+    from its checkpoint.
 
     Args:
         profile: the profile to train when no run is found.
@@ -74,11 +75,18 @@ def ensure_run(profile: str, folder: str | os.PathLike, device: str = "auto", pr
     Returns:
         The path of ``heldout_prob.tif``.
     """
+    from .train import is_finished_run, profile_config, train
+
     folder = Path(folder)
     prob = folder / "heldout_prob.tif"
     if prob.is_file():
+        if (folder / "model.pt").is_file() and not is_finished_run(profile_config(profile), folder):
+            raise ValueError(
+                f"{folder} holds a run of another configuration than profile {profile!r} (a profile changed, or "
+                "the run was trained with other options); delete that folder to train the profile again, or point "
+                "run_path at a run of this profile"
+            )
         return prob
-    from .train import profile_config, train
 
     print(f"no run in {folder}: training profile {profile!r} first (what notebook 04 does)", flush=True)
     train(

@@ -439,14 +439,14 @@ assert best < expected_all_cell
 from IPython.display import Markdown, display
 
 from unet_repro.results import repo_root
-from unet_repro.study import SEED_STUDY, load_records, seed_spread, seed_tolerances
+from unet_repro.study import METRICS, SEED_STUDY, load_records, seed_spread, seed_tolerances
 
 root = repo_root()
 if root is not None and (root / SEED_STUDY).is_dir():
     seeds = load_records(root / SEED_STUDY)
     spread = seed_spread(seeds, "ci").assign(tolerance=lambda d: d["metric"].map(seed_tolerances(seeds, "ci")))
     write_table(spread, "04_seed_study", RESULTS)
-    display(seeds[seeds.block == "test"][["seed", "pixel_error", "warping_error", "rand_error", "v_rand", "v_info"]])
+    display(seeds[seeds.block == "test"][["seed", *METRICS]])
     display(spread)
     same = seeds[(seeds.block == "test") & (seeds.tta == "none") & (seeds.seed == cfg.seed)]
     if profile == "ci" and not iterations and len(same):
@@ -475,15 +475,14 @@ from unet_repro.protocol import GAP, PROTOCOL
 
 final, gapped = PROTOCOL.final_train_slices(), GAP.final_train_slices()
 print(f"final training slices {final[0]}-{final[-1]}; with the gap {gapped[0]}-{gapped[-1]}")
-gap_runs = repo_root() / "results" / "04_gap" / "runs" if repo_root() else None
+gap_runs = root / "results" / "04_gap" / "runs" if root else None
 if gap_runs is not None and gap_runs.is_dir() and len(list(gap_runs.glob("*.json"))) == 2:
     gap = load_records(gap_runs)
     gap = gap[(gap.block == "test") & (gap.tta == "none")].set_index("name")
-    metrics_cols = ["pixel_error", "warping_error", "rand_error", "v_rand", "v_info"]
-    gap_table = gap[metrics_cols].T.assign(difference=lambda d: d["gap_24"] - d["train_0_24"])
+    gap_table = gap[list(METRICS)].T.assign(difference=lambda d: d["gap_24"] - d["train_0_24"])
     display(gap_table)
     px = gap_table.loc["pixel_error"]
-    study = load_records(repo_root() / "results" / "06_ablations" / "runs")
+    study = load_records(root / "results" / "06_ablations" / "runs")
     base = study[(study.name == "baseline") & (study.block == "test") & (study.tta == "none")].pixel_error
     display(
         Markdown(
@@ -517,9 +516,9 @@ from unet_repro import recipe
 from unet_repro.study import read_records
 from unet_repro.sweep import load_grid
 
-trial_runs = repo_root() / "results" / "04_ci_recipe" / "runs" if repo_root() else None
+trial_runs = root / "results" / "04_ci_recipe" / "runs" if root else None
 if trial_runs is not None and trial_runs.is_dir():
-    trial_grid = load_grid(repo_root() / "studies" / "ci_recipe.toml")
+    trial_grid = load_grid(root / "studies" / "ci_recipe.toml")
     on_disk = {r["run_id"]: r["status"] for r in read_records(trial_runs, statuses=None)}
     missing = [s.run_id for s in trial_grid.specs if s.run_id not in on_disk]
     assert not missing, f"trials without a record: {missing}; python -m unet_repro.sweep studies/ci_recipe.toml"
@@ -550,18 +549,18 @@ else:
 
 # %% [markdown]
 # One validation seed per trial cannot separate trials as close as the first two rows: their difference is
-# smaller than the standard deviation of the pixel error over the seed study's seeds (checked below). The recipe used before this protocol (lr 1e-3, picked on slices
-# 25-29) keeps its own 4-seed study (`results/04_ci_recipe/lr_1e-3_seeds/`: the seeds and training of
-# `studies/ci_seeds.toml` at lr 1e-3), so what choosing honestly costs or gains can be read off the test block,
-# as a record and not as a choice (the profile stays what validation chose):
+# smaller than the standard deviation of the pixel error over the seed study's seeds (checked below). The
+# recipe used before this protocol (lr 1e-3, picked on slices 25-29) keeps its own 4-seed study
+# (`results/04_ci_recipe/lr_1e-3_seeds/`: the seeds and training of `studies/ci_seeds.toml` at lr 1e-3), so
+# what choosing honestly costs or gains can be read off the test block, as a record and not as a choice (the
+# profile stays what validation chose):
 
 # %%
 before_runs = trial_runs.parent / "lr_1e-3_seeds" if trial_runs is not None else None
 if before_runs is not None and before_runs.is_dir() and root is not None and (root / SEED_STUDY).is_dir():
-    cols = ["pixel_error", "warping_error", "rand_error", "v_rand", "v_info"]
 
     def _test_means(runs: pd.DataFrame) -> pd.DataFrame:
-        return runs[(runs.block == "test") & (runs.tta == "none")][cols].agg(["mean", "std", "count"]).T
+        return runs[(runs.block == "test") & (runs.tta == "none")][list(METRICS)].agg(["mean", "std", "count"]).T
 
     before_label, now_label = "lr 1e-3 (chosen on test, before)", "ci: validation's choice"
     compare = pd.concat(

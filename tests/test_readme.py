@@ -1,9 +1,10 @@
 """The README quotes the committed results tables (to the digits it prints) and lists every notebook.
 
-Every number in the "ours" column of the README's paper-vs-ours table is parsed from the README and compared
-with the table cell it comes from, formatted the way the README prints it (same decimals, same thousands
-separators); a number that no check accounts for fails the test, so a new quote needs a source. The paper's
-numbers are compared with the paper row of the same table.
+Every number in the "ours" columns (one per profile: ``ci`` from results/, ``cpu`` from results/cpu/) of the
+README's paper-vs-ours table is parsed from the README and compared with the table cell it comes from,
+formatted the way the README prints it (same decimals, same thousands separators); a number that no check
+accounts for fails the test, so a new quote needs a source. The paper's numbers are compared with the paper
+row of the same table.
 
 The tables are read as committed (``git show HEAD:results/...``) when the checkout is a git repository, so
 that a ``make reproduce`` on another machine, which rewrites results/ within the tolerances, does not make
@@ -50,16 +51,20 @@ def _table(name: str) -> pd.DataFrame:
     return pd.read_csv(ROOT / "results" / name)
 
 
+HEADER = "| quantity | paper | ours: `ci` | ours: `cpu` | produced by |"
+PROFILES = ("ci", "cpu")  # the README's "ours" columns
+
+
 def _paper_vs_ours() -> dict[str, dict[str, str]]:
-    """The README's ``| quantity | paper | ours | produced by |`` table: row title -> its cells."""
+    """The README's paper-vs-ours table (:data:`HEADER`): row title -> its cells (paper, ci, cpu, produced)."""
     lines = _readme().splitlines()
-    start = lines.index("| quantity | paper | ours | produced by |") + 2
+    start = lines.index(HEADER) + 2
     rows: dict[str, dict[str, str]] = {}
     for line in lines[start:]:
         if not line.startswith("|"):
             break
-        title, paper, ours, produced = (c.strip() for c in line.strip().strip("|").split("|"))
-        rows[title] = {"paper": paper, "ours": ours, "produced": produced}
+        title, paper, ci, cpu, produced = (c.strip() for c in line.strip().strip("|").split("|"))
+        rows[title] = {"paper": paper, "ci": ci, "cpu": cpu, "produced": produced}
     return rows
 
 
@@ -88,16 +93,27 @@ def _all_cell_pixel_error(heldout: str) -> float:
     return float(pixel_error(np.ones(labels.shape, np.float32), labels))
 
 
-@functools.lru_cache(maxsize=1)
-def _sources() -> dict[str, list[float]]:
-    """For each row title of the paper-vs-ours table, the values its "ours" cell quotes, in order, from the
-    committed tables named in its "produced by" cell (and the all-cell baseline, computed from the data)."""
-    arch, tiles = _table("01_architecture.csv"), _table("01_tile_sizes.csv")
-    aug, train, ev = _table("03_augmentation.csv"), _table("04_training.csv"), _table("05_evaluation.csv")
+@functools.cache
+def _sources(profile: str) -> dict[str, list[float]]:
+    """For each row title of the paper-vs-ours table, the values its ``profile`` column quotes, in order,
+    from the committed tables named in its "produced by" cell (``results/`` for ci, ``results/cpu/`` for
+    cpu; and the all-cell baseline, computed from the data)."""
+    sub = "" if profile == "ci" else f"{profile}/"
+    train, ev = _table(f"{sub}04_training.csv"), _table(f"{sub}05_evaluation.csv")
+    run = train[train.tta == "none"].iloc[0]
+    ours = ev[ev.source.str.contains(f"profile {profile}")].iloc[0]
+    trained = {
+        "training": [run.train_minutes, run.base_channels, run.iterations],
+        "pixel error (Table 1)": [ours.pixel_error],
+        "warping error (Table 1)": [ours.warping_error],
+        "Rand error (Table 1)": [ours.rand_error],
+        "V_rand / V_info (later leaderboard)": [ours.v_rand, ours.v_info],
+    }
+    if profile != "ci":  # the rows that do not depend on the profile say "same as `ci`"
+        return {**dict.fromkeys(_sources("ci"), []), **trained}
+    arch, tiles, aug = _table("01_architecture.csv"), _table("01_tile_sizes.csv"), _table("03_augmentation.csv")
     tile = tiles[tiles.input == 572].iloc[0]
     paper_aug = aug[aug.config.str.startswith("paper")].iloc[0]
-    run = train[train.tta == "none"].iloc[0]
-    ci = ev[ev.source.str.contains("profile ci")].iloc[0]
     convs = arch.layer.str.startswith(("conv", "upconv")).sum()
     from unet_repro.weights import TRUNCATION_TOL
 
@@ -107,26 +123,25 @@ def _sources() -> dict[str, list[float]]:
         "weight map (eq. 2), w0 = 10, sigma = 5": [TRUNCATION_TOL],
         # its speed is not quoted: the README points to results/benchmarks/augment.csv (tests/test_prose.py)
         "elastic field: std at the 3x3 control points": [paper_aug.control_std_px, paper_aug.n_fields],
-        "training": [run.train_minutes, run.base_channels, run.iterations],
-        "pixel error (Table 1)": [ci.pixel_error, _all_cell_pixel_error(str(run.heldout_slices))],
-        "warping error (Table 1)": [ci.warping_error],
-        "Rand error (Table 1)": [ci.rand_error],
-        "V_rand / V_info (later leaderboard)": [ci.v_rand, ci.v_info],
+        **trained,
+        "pixel error (Table 1)": [ours.pixel_error, _all_cell_pixel_error(str(run.heldout_slices))],
         "the five ISBI metrics, 30x512x512 stack": [],
     }
 
 
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("title", list(_paper_vs_ours()))
-def test_every_number_in_ours_comes_from_its_table(title):
+def test_every_number_in_ours_comes_from_its_table(title, profile):
     row = _paper_vs_ours()[title]
-    sources = _sources()
+    sources = _sources(profile)
     assert title in sources, f"README row {title!r}: no check says which table its numbers come from"
-    quoted = [q for q in _numbers(row["ours"]) if (title, q) not in NO_TABLE]
+    quoted = [q for q in _numbers(row[profile]) if (title, q) not in NO_TABLE]
     values = sources[title]
-    assert len(quoted) == len(values), f"{title!r}: README quotes {quoted}, the checks know {len(values)} values"
+    where = f"{title!r} ({profile})"
+    assert len(quoted) == len(values), f"{where}: README quotes {quoted}, the checks know {len(values)} values"
     for q, v in zip(quoted, values, strict=False):
-        assert q == _as_printed(q, float(v)), f"{title!r}: README says {q}, the table gives {v} ({_as_printed(q, v)})"
-    for name in re.findall(r"results/(\d\d_\w+\.csv)", row["produced"]):
+        assert q == _as_printed(q, float(v)), f"{where}: README says {q}, the table gives {v} ({_as_printed(q, v)})"
+    for name in re.findall(r"results/((?:cpu/)?\d\d_\w+\.csv)", row["produced"]):
         assert (ROOT / "results" / name).is_file(), f"{title!r} names results/{name}, which does not exist"
 
 
@@ -146,12 +161,30 @@ def test_paper_numbers_and_claims_match_the_evaluation_table():
 
 
 def test_prose_quotes_the_training_table():
-    """ "our `ci` model is a 16-channel network trained for 6 minutes" and the training row's recipe."""
+    """ "our `ci` model is a 16-channel network trained for 6 minutes, our `cpu` model a 32-channel network
+    trained for 47 minutes" and the training rows' recipes."""
+    quotes = re.findall(r"`(\w+)` model (?:is )?a (\d+)-channel network\s+trained\s+for (\d+) minutes", _readme())
+    assert [q[0] for q in quotes] == list(PROFILES), quotes
+    for profile, channels, minutes in quotes:
+        run = _table(f"{'' if profile == 'ci' else profile + '/'}04_training.csv").iloc[0]
+        assert int(channels) == run.base_channels and minutes == _as_printed(minutes, run.train_minutes)
     run = _table("04_training.csv").iloc[0]
-    channels, minutes = re.search(r"(\d+)-channel network trained\s+for (\d+) minutes", _readme()).groups()
-    assert int(channels) == run.base_channels and minutes == _as_printed(minutes, run.train_minutes)
-    ours = _paper_vs_ours()["training"]["ours"]
+    ours = _paper_vs_ours()["training"]["ci"]
     assert (run.optimizer == "adam") == ("Adam" in ours) and (not run.augment) == ("no augmentation" in ours)
+    cpu, ours = _table("cpu/04_training.csv").iloc[0], _paper_vs_ours()["training"]["cpu"]
+    assert (cpu.optimizer == "adam") == ("Adam" in ours) and (cpu.augment == "elastic_only") == ("elastic" in ours)
+
+
+def test_prose_compares_the_cpu_and_ci_models():
+    """ "its Rand error is less than a third of the `ci` model's, while its warping error stays where the `ci`
+    model's is" (held-out block; results/05_evaluation.csv and results/cpu/05_evaluation.csv)."""
+    ci, cpu = (_table(f"{sub}05_evaluation.csv") for sub in ("", "cpu/"))
+    ci, cpu = (t[t.source.str.startswith("this reproduction")].iloc[0] for t in (ci, cpu))
+    prose = " ".join(_readme().split())
+    assert "its Rand error is less than a third of the `ci` model's" in prose
+    assert cpu.rand_error < ci.rand_error / 3
+    assert "its warping error stays where the `ci` model's is" in prose
+    assert _as_printed("0.00182", cpu.warping_error) == _as_printed("0.00182", ci.warping_error)
 
 
 def test_prose_quotes_the_ci_recipe_trials():

@@ -216,8 +216,8 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list): Adam
     # instead of SGD, elastic deformation as the only augmentation, same padding with bilinear up-sampling
     # (384 tiles, one-pass prediction), averaging over the 8 rotations/flips. 2200 steps: 1.28 s a step
-    # measured over 15 steps on the 2-core machine, so about 47 minutes of training (its first full run, to
-    # be committed under results/cpu/, measures it).
+    # measured over 15 steps on the 2-core machine, so about 47 minutes of training; its first full run took
+    # 47.2 minutes (results/cpu/04_training.csv) and `make reproduce PROFILE=cpu` 53 minutes in all.
     "cpu": dataclasses.replace(
         PAPER,
         profile="cpu",

@@ -334,3 +334,21 @@ def test_update_readme_rewrites_only_the_marked_block(study, tmp_path):
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(ValueError, match="lacks the lines"):
         A.update_readme(tmp_path / "bare.md", csv)
+
+
+def test_readme_row_of_a_change_with_one_seed_pair_says_so():
+    """One seed pair has no standard error: the row says so instead of printing "+- nan"."""
+    rows = pd.DataFrame(
+        {
+            "name": "no_dropout",
+            "change": "no drop-out",
+            "claim": "paper 3.1",
+            "metric": list(A.METRICS),
+            "mean_diff": 0.001,
+            "se": float("nan"),
+            "n_pairs": 1,
+            "verdict": "too few seeds",
+        }
+    )
+    row = next(line for line in A.readme_table(rows).splitlines() if "`no_dropout`" in line)
+    assert "no verdict yet (1 of 3 seed pairs)" in row and "+0.0010 (one pair: no SE)" in row and "nan" not in row

@@ -334,7 +334,7 @@ def verdict_summary(rows: pd.DataFrame) -> str:
     With fewer than 3 seed pairs the rule gives no verdict, and the phrase says so.
     """
     if int(rows["n_pairs"].min()) < 3:
-        return f"no verdict yet ({int(rows['n_pairs'].min())} seed pairs of 3)"
+        return f"no verdict yet ({int(rows['n_pairs'].min())} of 3 seed pairs)"
     parts = []
     for v in ("helps", "hurts"):
         ms = [_SHORT[m] for m in rows.loc[rows["verdict"] == v, "metric"]]
@@ -360,9 +360,10 @@ def readme_table(table: pd.DataFrame) -> str:
     ]
     for name, rows in table.groupby("name", sort=False):
         px = rows[rows["metric"] == "pixel_error"].iloc[0]
+        se = f"+- {px['se']:.4f}" if pd.notna(px["se"]) else "(one pair: no SE)"
         lines.append(
             f"| {rows['change'].iloc[0]} (`{name}`) | {rows['claim'].iloc[0]} | {verdict_summary(rows)} "
-            f"| {px['mean_diff']:+.4f} +- {px['se']:.4f} | {int(rows['n_pairs'].min())} |"
+            f"| {px['mean_diff']:+.4f} {se} | {int(rows['n_pairs'].min())} |"
         )
     for a in ABLATIONS:  # a study in progress: say what has not run yet rather than leave it out
         if a.name not in set(table["name"]):

@@ -389,4 +389,7 @@ else:
         "verdicts that turn around at 4 times the steps:",
         ", ".join(f"{r.name} ({r.metric})" for r in turned.itertuples()) or "none",
     )
-    print("verdicts that change:", int(length["changes"].sum()), "of", len(length))
+    decided = length[(length["verdict_short"] != "too few seeds") & (length["verdict_long"] != "too few seeds")]
+    print(
+        "verdicts that change:", int(length["changes"].sum()), "of", len(decided), "with 3 seed pairs at both lengths"
+    )

@@ -193,7 +193,8 @@ def length_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per (change, metric) with records at both lengths: ``name, metric`` and for each length its
         paired difference, standard error, seed pairs and verdict (``*_short``, ``*_long``), and
-        ``turns_around`` (one length says "helps", the other "hurts") and ``changes`` (the verdicts differ).
+        ``turns_around`` (one length says "helps", the other "hurts") and ``changes`` (the verdicts differ,
+        both lengths having the 3 seed pairs a verdict needs).
     """
     keep = ["metric", "mean_diff", "se", "n_pairs", "verdict"]
     parts = []
@@ -210,7 +211,8 @@ def length_table(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)[cols]
     pair = out["verdict_short"] + "/" + out["verdict_long"]
     out["turns_around"] = pair.isin(["helps/hurts", "hurts/helps"])
-    out["changes"] = out["verdict_short"] != out["verdict_long"]
+    decided = (out["verdict_short"] != "too few seeds") & (out["verdict_long"] != "too few seeds")
+    out["changes"] = decided & (out["verdict_short"] != out["verdict_long"])  # a missing verdict is no change
     return out
 
 

@@ -575,8 +575,8 @@ if before_runs is not None and before_runs.is_dir() and root is not None and (ro
         f"seed each: {by_name['adam_1e-3_no_aug']:.4f} against {chosen.pixel_error:.4f}"
     )
     seed_sd = float(spread.set_index("metric").loc["pixel_error", "sd"])
-    gap = abs(by_name["adam_1e-3_no_aug"] - chosen.pixel_error)
-    print(f"expected: the first two trials closer than one seed-study sd ({seed_sd:.4f}), got {gap:.4f}")
-    assert gap < seed_sd
+    trial_gap = abs(by_name["adam_1e-3_no_aug"] - chosen.pixel_error)
+    print(f"expected: the first two trials closer than one seed-study sd ({seed_sd:.4f}), got {trial_gap:.4f}")
+    assert trial_gap < seed_sd
 else:
     print("no records of the earlier recipe here (results/04_ci_recipe/lr_1e-3_seeds): skipped")

@@ -73,7 +73,7 @@ from unet_repro.data import load_isbi2012
 from unet_repro.metrics import isbi2012_scores
 from unet_repro.protocol import PROTOCOL
 from unet_repro.results import repo_root
-from unet_repro.study import METRICS, load_records, paired_effects, read_records
+from unet_repro.study import METRICS, MIN_PAIRS, load_records, paired_effects, read_records
 from unet_repro.sweep import load_grid
 
 ROOT = repo_root()
@@ -225,8 +225,8 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 # %%
 from scipy import stats
 
-false_alarm = 2 * stats.t.sf(2.0, df=2)
-print(f"P(|paired mean| > 2 SE | no effect, 3 pairs) = {false_alarm:.2f}")
+false_alarm = 2 * stats.t.sf(2.0, df=MIN_PAIRS - 1)
+print(f"P(|paired mean| > 2 SE | no effect, {MIN_PAIRS} pairs) = {false_alarm:.2f}")
 
 # %%
 table = A.ablation_table(RUNS)
@@ -235,8 +235,8 @@ wide = table.pivot_table(index="name", columns="metric", values="mean_diff", sor
 verdicts = table.pivot_table(index="name", columns="metric", values="verdict", aggfunc="first", sort=False)
 display(wide.style.format("{:+.4f}"))
 display(verdicts[list(METRICS)])
-incomplete = sorted(set(table.loc[table.n_pairs < 3, "name"]))
-print(f"{table.name.nunique()} changes; with fewer than 3 seed pairs so far: {incomplete or 'none'}")
+incomplete = sorted(set(table.loc[table.n_pairs < MIN_PAIRS, "name"]))
+print(f"{table.name.nunique()} changes; with fewer than {MIN_PAIRS} seed pairs so far: {incomplete or 'none'}")
 
 # %%
 fig = A.forest_plot(table)
@@ -389,7 +389,10 @@ else:
         "verdicts that turn around at 4 times the steps:",
         ", ".join(f"{r.name} ({r.metric})" for r in turned.itertuples()) or "none",
     )
-    decided = length[(length["verdict_short"] != "too few seeds") & (length["verdict_long"] != "too few seeds")]
     print(
-        "verdicts that change:", int(length["changes"].sum()), "of", len(decided), "with 3 seed pairs at both lengths"
+        "verdicts that change:",
+        int(length["changes"].sum()),
+        "of",
+        int(length["decided"].sum()),
+        f"with {MIN_PAIRS} seed pairs at both lengths",
     )

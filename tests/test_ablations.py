@@ -176,7 +176,9 @@ def test_long_runs_pair_with_the_long_baseline_and_verdicts_are_set_beside_the_s
     assert (px["verdict_short"], px["verdict_long"]) == ("helps", "hurts") and px["turns_around"] and px["changes"]
     assert not length.loc[("no_augmentation", "rand_error"), "changes"]  # equal scores: noise at both lengths
     assert A.length_table(table[~table["name"].str.startswith("long_")]).empty
-    pending = table.assign(verdict=table["verdict"].where(table["name"] != "long_no_augmentation", "too few seeds"))
+    assert length["decided"].all()
+    pending = table.assign(verdict=table["verdict"].where(table["name"] != "long_no_augmentation", A.TOO_FEW))
+    assert not A.length_table(pending)["decided"].any()
     assert not A.length_table(pending)["changes"].any()  # a length without a verdict yet changes nothing
 
 

@@ -55,6 +55,11 @@ HEADER = "| quantity | paper | ours: `ci` | ours: `cpu` | produced by |"
 PROFILES = ("ci", "cpu")  # the README's "ours" columns
 
 
+def _profile_table(profile: str, name: str) -> pd.DataFrame:
+    """A committed table of ``profile``'s run: ``results/`` for ci, ``results/<profile>/`` for the others."""
+    return _table(name if profile == "ci" else f"{profile}/{name}")
+
+
 def _paper_vs_ours() -> dict[str, dict[str, str]]:
     """The README's paper-vs-ours table (:data:`HEADER`): row title -> its cells (paper, ci, cpu, produced)."""
     lines = _readme().splitlines()
@@ -98,8 +103,7 @@ def _sources(profile: str) -> dict[str, list[float]]:
     """For each row title of the paper-vs-ours table, the values its ``profile`` column quotes, in order,
     from the committed tables named in its "produced by" cell (``results/`` for ci, ``results/cpu/`` for
     cpu; and the all-cell baseline, computed from the data)."""
-    sub = "" if profile == "ci" else f"{profile}/"
-    train, ev = _table(f"{sub}04_training.csv"), _table(f"{sub}05_evaluation.csv")
+    train, ev = _profile_table(profile, "04_training.csv"), _profile_table(profile, "05_evaluation.csv")
     run = train[train.tta == "none"].iloc[0]
     ours = ev[ev.source.str.contains(f"profile {profile}")].iloc[0]
     trained = {
@@ -165,20 +169,21 @@ def test_prose_quotes_the_training_table():
     trained for 47 minutes" and the training rows' recipes."""
     quotes = re.findall(r"`(\w+)` model (?:is )?a (\d+)-channel network\s+trained\s+for (\d+) minutes", _readme())
     assert [q[0] for q in quotes] == list(PROFILES), quotes
+    runs = {p: _profile_table(p, "04_training.csv").iloc[0] for p in PROFILES}
     for profile, channels, minutes in quotes:
-        run = _table(f"{'' if profile == 'ci' else profile + '/'}04_training.csv").iloc[0]
+        run = runs[profile]
         assert int(channels) == run.base_channels and minutes == _as_printed(minutes, run.train_minutes)
-    run = _table("04_training.csv").iloc[0]
-    ours = _paper_vs_ours()["training"]["ci"]
-    assert (run.optimizer == "adam") == ("Adam" in ours) and (not run.augment) == ("no augmentation" in ours)
-    cpu, ours = _table("cpu/04_training.csv").iloc[0], _paper_vs_ours()["training"]["cpu"]
-    assert (cpu.optimizer == "adam") == ("Adam" in ours) and (cpu.augment == "elastic_only") == ("elastic" in ours)
+    ci, cpu = runs["ci"], runs["cpu"]
+    ours = _paper_vs_ours()["training"]
+    assert (ci.optimizer == "adam") == ("Adam" in ours["ci"]) and (not ci.augment) == ("no augmentation" in ours["ci"])
+    assert (cpu.optimizer == "adam") == ("Adam" in ours["cpu"])
+    assert (cpu.augment == "elastic_only") == ("elastic" in ours["cpu"])
 
 
 def test_prose_compares_the_cpu_and_ci_models():
     """ "its Rand error is less than a third of the `ci` model's, while its warping error stays where the `ci`
     model's is" (held-out block; results/05_evaluation.csv and results/cpu/05_evaluation.csv)."""
-    ci, cpu = (_table(f"{sub}05_evaluation.csv") for sub in ("", "cpu/"))
+    ci, cpu = (_profile_table(p, "05_evaluation.csv") for p in PROFILES)
     ci, cpu = (t[t.source.str.startswith("this reproduction")].iloc[0] for t in (ci, cpu))
     prose = " ".join(_readme().split())
     assert "its Rand error is less than a third of the `ci` model's" in prose

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .study import LOWER_IS_BETTER, METRICS, load_records, paired_effects, read_records
+from .study import LOWER_IS_BETTER, METRICS, MIN_PAIRS, load_records, paired_effects, read_records
 
 __all__ = [
     "Ablation",
@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 BASELINE = "baseline"
+# The verdict of a change with fewer than MIN_PAIRS seed pairs so far.
+TOO_FEW = "too few seeds"
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,8 @@ def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
     Returns:
         Columns ``group, name, change, claim, reference, metric, n_pairs, baseline_mean, mean, mean_diff, se,
         verdict, train_minutes``: ``baseline_mean`` is the mean of ``reference`` over the paired seeds,
-        ``train_minutes`` the mean training time of a run of that configuration. Ablations without 3 seed
-        pairs yet are listed with the pairs they have and the verdict "too few seeds".
+        ``train_minutes`` the mean training time of a run of that configuration. Ablations without :data:`MIN_PAIRS`
+        seed pairs yet are listed with the pairs they have and the verdict :data:`TOO_FEW`.
     """
     df = with_tta_as_configs(load_records(runs_dir))
     present = set(df["name"])
@@ -177,7 +179,7 @@ def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
     info = pd.DataFrame([a.__dict__ for a in ABLATIONS])
     minutes = df[df["tta"] == "none"].groupby("name")["train_seconds"].mean() / 60.0
     out = eff.merge(info, on="name", how="left")
-    out.loc[out["n_pairs"] < 3, "verdict"] = "too few seeds"  # the rule needs 3 pairs; a study in progress
+    out.loc[out["n_pairs"] < MIN_PAIRS, "verdict"] = TOO_FEW  # the rule needs MIN_PAIRS pairs; a study in progress
     out["train_minutes"] = out["name"].map(minutes).where(~out["name"].str.startswith("tta_"), np.nan)
     cols = ["group", "name", "change", "claim", "reference", "metric", "n_pairs", "baseline_mean", "mean"]
     cols += ["mean_diff", "se"]
@@ -193,8 +195,8 @@ def length_table(table: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per (change, metric) with records at both lengths: ``name, metric`` and for each length its
         paired difference, standard error, seed pairs and verdict (``*_short``, ``*_long``), and
-        ``turns_around`` (one length says "helps", the other "hurts") and ``changes`` (the verdicts differ,
-        both lengths having the 3 seed pairs a verdict needs).
+        ``turns_around`` (one length says "helps", the other "hurts"), ``decided`` (both lengths have the
+        :data:`MIN_PAIRS` seed pairs a verdict needs) and ``changes`` (decided, and the verdicts differ).
     """
     keep = ["metric", "mean_diff", "se", "n_pairs", "verdict"]
     parts = []
@@ -207,12 +209,12 @@ def length_table(table: pd.DataFrame) -> pd.DataFrame:
         parts.append(both)
     cols = ["name", "metric", *(f"{k}_{s}" for s in ("short", "long") for k in keep[1:])]
     if not parts:
-        return pd.DataFrame(columns=[*cols, "turns_around", "changes"])
+        return pd.DataFrame(columns=[*cols, "turns_around", "decided", "changes"])
     out = pd.concat(parts, ignore_index=True)[cols]
     pair = out["verdict_short"] + "/" + out["verdict_long"]
     out["turns_around"] = pair.isin(["helps/hurts", "hurts/helps"])
-    decided = (out["verdict_short"] != "too few seeds") & (out["verdict_long"] != "too few seeds")
-    out["changes"] = decided & (out["verdict_short"] != out["verdict_long"])  # a missing verdict is no change
+    out["decided"] = (out["verdict_short"] != TOO_FEW) & (out["verdict_long"] != TOO_FEW)
+    out["changes"] = out["decided"] & (out["verdict_short"] != out["verdict_long"])  # a missing verdict: no change
     return out
 
 
@@ -250,7 +252,7 @@ def loss_curves(runs_dir: str | Path, names: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "seed", "step", "loss"])
 
 
-_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray", "too few seeds": "silver"}
+_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray", TOO_FEW: "silver"}
 
 
 def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa: ANN201 - a matplotlib Figure
@@ -277,7 +279,7 @@ def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa:
     first.set_yticklabels(names, fontsize=8)
     fig.suptitle(
         "paired difference to the baseline (test block), +-2 SE; "
-        "green helps, red hurts, grey noise (light: fewer than 3 seeds)",
+        f"green helps, red hurts, grey noise (light: fewer than {MIN_PAIRS} seeds)",
         y=1.0,
     )
     fig.tight_layout()
@@ -333,10 +335,10 @@ _SHORT = {
 def verdict_summary(rows: pd.DataFrame) -> str:
     """One change's verdicts in a phrase, e.g. ``hurts (pixel, warping)``; the rest is within seed noise.
 
-    With fewer than 3 seed pairs the rule gives no verdict, and the phrase says so.
+    With fewer than :data:`MIN_PAIRS` seed pairs the rule gives no verdict, and the phrase says so.
     """
-    if int(rows["n_pairs"].min()) < 3:
-        return f"no verdict yet ({int(rows['n_pairs'].min())} of 3 seed pairs)"
+    if int(rows["n_pairs"].min()) < MIN_PAIRS:
+        return f"no verdict yet ({int(rows['n_pairs'].min())} of {MIN_PAIRS} seed pairs)"
     parts = []
     for v in ("helps", "hurts"):
         ms = [_SHORT[m] for m in rows.loc[rows["verdict"] == v, "metric"]]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .ablations import ABLATIONS, BASELINE, ablation_table, load_configs
+from .ablations import ABLATIONS, BASELINE, TOO_FEW, ablation_table, load_configs
 from .grid import Grid
 from .study import LOWER_IS_BETTER, METRICS, load_records
 
@@ -129,7 +129,7 @@ def recipe_from_validation(runs_dir: str | Path, grid: Grid, metric: str = "pixe
     sign = 1.0 if LOWER_IS_BETTER[metric] else -1.0
     rows = []
     for name, rows_of in table.groupby("name", sort=False):
-        if groups.get(name) not in RECIPE_GROUPS or (rows_of["verdict"] == "too few seeds").any():
+        if groups.get(name) not in RECIPE_GROUPS or (rows_of["verdict"] == TOO_FEW).any():
             continue
         by_metric = rows_of.set_index("metric")
         helps = [m for m in METRICS if by_metric.loc[m, "verdict"] == "helps"]

@@ -37,6 +37,8 @@ __all__ = [
 METRICS = ("pixel_error", "warping_error", "rand_error", "v_rand", "v_info")
 #: errors fall as a segmentation improves; V_rand and V_info are scores that rise.
 LOWER_IS_BETTER = {"pixel_error": True, "warping_error": True, "rand_error": True, "v_rand": False, "v_info": False}
+# The verdict rule needs this many seed pairs (or seeds, for a spread); fewer is a study in progress.
+MIN_PAIRS = 3
 #: a rerun may drift by this many seed standard deviations before the comparison fails.
 TOLERANCE_SDS = 2.0
 #: the committed seed study of the ci profile (``studies/ci_seeds.toml``), relative to the checkout.
@@ -126,8 +128,8 @@ def seed_tolerances(df: pd.DataFrame, name: str, block: str = "test", tta: str =
     Rounded up to two significant digits so that the printed tolerance is the one applied.
     """
     spread = seed_spread(df, name, block, tta)
-    if (spread["n_seeds"] < 3).any():
-        raise ValueError(f"{name!r} has fewer than 3 seeds; a spread needs at least 3")
+    if (spread["n_seeds"] < MIN_PAIRS).any():
+        raise ValueError(f"{name!r} has fewer than {MIN_PAIRS} seeds; a spread needs at least {MIN_PAIRS}")
     tol = {}
     for m, sd in zip(spread["metric"], spread["sd"], strict=True):
         x = TOLERANCE_SDS * float(sd)
@@ -138,11 +140,11 @@ def seed_tolerances(df: pd.DataFrame, name: str, block: str = "test", tta: str =
 
 def verdict(metric: str, mean_diff: float, se: float, n: int) -> str:
     """The rule: an effect "helps" or "hurts" when the paired mean difference exceeds twice its standard
-    error (and at least 3 pairs back it); otherwise it is "within seed noise".
+    error (and at least :data:`MIN_PAIRS` pairs back it); otherwise it is "within seed noise".
 
     ``mean_diff`` is configuration minus baseline; for errors a negative difference helps.
     """
-    if n < 3 or not math.isfinite(se) or abs(mean_diff) <= 2.0 * se:
+    if n < MIN_PAIRS or not math.isfinite(se) or abs(mean_diff) <= 2.0 * se:
         return "within seed noise"
     better = mean_diff < 0 if LOWER_IS_BETTER[metric] else mean_diff > 0
     return "helps" if better else "hurts"

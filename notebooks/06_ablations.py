@@ -95,15 +95,23 @@ walls = pd.DataFrame(
         {
             "study": folder.name,
             "device": r.get("device", "not recorded"),
-            "hours": r.get("wall_seconds", 0.0) / 3600,
+            # a resumed run's wall time covers its last part only; its train and predict times add up all parts
+            "core_hours": max(
+                r.get("wall_seconds") or 0.0, (r.get("train_seconds") or 0.0) + (r.get("predict_seconds") or 0.0)
+            )
+            * (r.get("threads") or 1)
+            / 3600,
         }
         for folder in sorted(RUNS.parent.glob("runs*"))
         for r in read_records(folder, statuses=None)
     ]
 )
-cost = walls.groupby(["study", "device"]).agg(runs=("hours", "size"), hours=("hours", "sum"))
+cost = walls.groupby(["study", "device"], as_index=False).agg(
+    runs=("core_hours", "size"), core_hours=("core_hours", "sum")
+)
 display(cost)
-print(f"the study so far: {len(walls)} runs, {walls.hours.sum():.1f} hours of one core each (wall time per run)")
+_ = write_table(cost, "06_cost", RESULTS)
+print(f"the study so far: {len(walls)} runs, {walls.core_hours.sum():.1f} core-hours (time x threads per run)")
 
 # %% [markdown]
 # ## The protocol

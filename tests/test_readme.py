@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -245,3 +246,46 @@ def test_what_matters_table_is_generated_from_the_study():
     assert start in text and end in text, "README lacks the ablations table markers"
     block = text.split(start, 1)[1].split(end, 1)[0].strip()
     assert block == readme_table(_table("06_ablations.csv")), "regenerate the README table from notebook 06's output"
+
+
+@functools.cache
+def _length_claims() -> dict[str, bool]:
+    """The README's sentences on the long-budget runs, each with whether the committed tables bear it out
+    (results/06_ablations.csv, results/06_training_length.csv, the long runs' records)."""
+    table, length = _table("06_ablations.csv"), _table("06_training_length.csv").set_index(["name", "metric"])
+    long_rows = table[table.name.str.startswith("long_")]
+    longer = long_rows[long_rows.name == "long_baseline"]
+    aug, border = length.loc["no_augmentation"], length.loc["no_border_term"]
+    configs = [json.loads(p.read_text())["config"] for p in (ROOT / "results/06_ablations/runs").glob("long_*.json")]
+    return {
+        "3 seed pairs at each length": {*length.n_pairs_short, *length.n_pairs_long} == {3},
+        "four times the steps helps on all five metrics": (longer.verdict == "helps").all(),
+        "dropping augmentation still helps the pixel error at 4000 steps": (
+            aug.loc["pixel_error", ["verdict_short", "verdict_long"]] == "helps"
+        ).all(),
+        "its harm to the warping error at 1000 steps is within seed noise at 4000": (
+            tuple(aug.loc["warping_error", ["verdict_short", "verdict_long"]]) == ("hurts", "within seed noise")
+        ),
+        "w0 = 0 stays within seed noise on all five": (
+            border[["verdict_short", "verdict_long"]] == "within seed noise"
+        ).all(axis=None),
+        'No verdict turns from "helps" to "hurts" or back': not length.turns_around.any(),
+        "8 channels, 20 training slices": {(c["base_channels"], len(c["train_slices"])) for c in configs} == {(8, 20)},
+        "26 minutes of one core a run": _as_printed("26", long_rows.train_minutes.mean()) == "26"
+        and {c["threads"] for c in configs} == {1},
+    }
+
+
+@pytest.mark.parametrize("claim", list(_length_claims()))
+def test_prose_on_training_length_matches_the_study(claim):
+    assert claim in " ".join(_readme().split()), f"README no longer says {claim!r}: update this test"
+    assert _length_claims()[claim], f"README says {claim!r}; the committed tables do not"
+
+
+def test_prose_quotes_the_study_cost():
+    """ "The whole study ... took 83 runs and 11.1 core-hours" (results/06_cost.csv, notebook 06)."""
+    cost = _table("06_cost.csv")
+    m = re.search(r"took (\d+) runs and ([\d.]+) core-hours", " ".join(_readme().split()))
+    assert m, "README: the sentence on the study's cost is missing"
+    assert int(m[1]) == cost.runs.sum() and m[2] == _as_printed(m[2], cost.core_hours.sum())
+    assert not cost.device.str.startswith("cuda").any(), "the README says no GPU was used"

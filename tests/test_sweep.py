@@ -112,6 +112,7 @@ def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     assert other["metrics"]["test"]["none"] != ok["metrics"]["test"]["none"]
     bad = json.loads((runs / "explodes-s0.json").read_text())
     assert bad["status"] == "diverged" and "nan" in bad["error"]  # a result: this learning rate diverges
+    assert (bad["device"], bad["threads"], bad["torch"]) == (ok["device"], ok["threads"], ok["torch"])
     crash = json.loads((runs / "crashes-s0.json").read_text())
     assert crash["status"] == "failed" and "ValueError" in crash["error"] and "bogus" in crash["error"]
     # resume: finished (and diverged) runs are skipped, the failed one is retried (and fails again)

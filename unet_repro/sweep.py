@@ -100,6 +100,8 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         cfg = TrainConfig(**spec.config)
         record["config"] = config_dict(cfg)  # every field, defaults included
         dev = resolve_device(device)
+        # where it ran, before it runs: a diverged or crashed run's record names its device too
+        record.update(device=str(dev), device_name=_device_name(dev), torch=torch.__version__, threads=cfg.threads)
         isbi = data_mod.load_isbi2012()
         result = train(
             cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev), progress=False, evaluate=False
@@ -134,10 +136,6 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
             train_seconds=result.seconds,
             seconds_per_step=result.seconds_per_iteration,
             predict_seconds=time.perf_counter() - t0,
-            device=str(dev),
-            device_name=_device_name(dev),
-            torch=torch.__version__,
-            threads=cfg.threads,
             loss_curve=_loss_curve(result.log),
         )
     except FloatingPointError as exc:  # a result, not a crash: this configuration diverges (never retried)

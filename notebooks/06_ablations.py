@@ -73,7 +73,7 @@ from unet_repro.data import load_isbi2012
 from unet_repro.metrics import isbi2012_scores
 from unet_repro.protocol import PROTOCOL
 from unet_repro.results import repo_root
-from unet_repro.study import METRICS, MIN_PAIRS, load_records, paired_effects, read_records
+from unet_repro.study import METRICS, MIN_PAIRS, load_records, paired_effects, read_records, study_cost
 from unet_repro.sweep import load_grid
 
 ROOT = repo_root()
@@ -90,28 +90,10 @@ isbi = load_isbi2012()
 print(f"{records.run_id.nunique()} finished runs in {RUNS.relative_to(ROOT) if ROOT else RUNS}")
 
 # %%
-walls = pd.DataFrame(
-    [
-        {
-            "study": folder.name,
-            "device": r.get("device", "not recorded"),
-            # a resumed run's wall time covers its last part only; its train and predict times add up all parts
-            "core_hours": max(
-                r.get("wall_seconds") or 0.0, (r.get("train_seconds") or 0.0) + (r.get("predict_seconds") or 0.0)
-            )
-            * (r.get("threads") or 1)
-            / 3600,
-        }
-        for folder in sorted(RUNS.parent.glob("runs*"))
-        for r in read_records(folder, statuses=None)
-    ]
-)
-cost = walls.groupby(["study", "device"], as_index=False).agg(
-    runs=("core_hours", "size"), core_hours=("core_hours", "sum")
-)
+cost = study_cost(sorted(RUNS.parent.glob("runs*")))
 display(cost)
 _ = write_table(cost, "06_cost", RESULTS)
-print(f"the study so far: {len(walls)} runs, {walls.core_hours.sum():.1f} core-hours (time x threads per run)")
+print(f"the study so far: {cost.runs.sum()} runs, {cost.core_hours.sum():.1f} core-hours (time x threads per run)")
 
 # %% [markdown]
 # ## The protocol

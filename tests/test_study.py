@@ -14,6 +14,7 @@ from unet_repro.study import (
     seed_spread,
     seed_study_kinds,
     seed_tolerances,
+    study_cost,
     verdict,
 )
 
@@ -109,3 +110,33 @@ def test_seed_study_kinds_give_every_table_the_same_tolerance(runs, tmp_path):
     assert "borrows" in seed_study_kinds(["pixel_error"], "paper", root=root)["pixel_error"].why
     # outside a checkout there is no seed study and nothing to compare with
     assert seed_study_kinds(["pixel_error"], "ci", root=tmp_path / "nowhere") == {"pixel_error": "measured"}
+
+
+def test_study_cost_counts_resumed_and_threaded_runs(tmp_path):
+    """Core-hours: the longer of wall and train + predict time (a resumed run), times threads."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    recs = {
+        "plain": {
+            "device": "cpu",
+            "threads": 1,
+            "wall_seconds": 3600.0,
+            "train_seconds": 3000.0,
+            "predict_seconds": 60.0,
+        },
+        "resumed": {
+            "device": "cpu",
+            "threads": 1,
+            "wall_seconds": 600.0,
+            "train_seconds": 3600.0,
+            "predict_seconds": 0.0,
+        },
+        "threaded": {"device": "cpu", "threads": 2, "wall_seconds": 1800.0},
+        "diverged": {"status": "diverged", "wall_seconds": 360.0, "train_seconds": None},
+    }
+    for name, rec in recs.items():
+        (runs / f"{name}.json").write_text(json.dumps({"run_id": name, "status": "ok", **rec}))
+    cost = study_cost([runs]).set_index("device")
+    assert list(cost["study"]) == ["runs", "runs"]
+    assert cost.loc["cpu", "runs"] == 3 and cost.loc["cpu", "core_hours"] == pytest.approx(3.0)
+    assert cost.loc["not recorded", "runs"] == 1 and cost.loc["not recorded", "core_hours"] == pytest.approx(0.1)

@@ -23,8 +23,10 @@ from .results import Stochastic
 __all__ = [
     "METRICS",
     "LOWER_IS_BETTER",
+    "MIN_PAIRS",
     "read_records",
     "load_records",
+    "study_cost",
     "seed_spread",
     "seed_tolerances",
     "paired_effects",
@@ -94,6 +96,39 @@ def load_records(runs_dir: str | Path, statuses: Iterable[str] = ("ok",)) -> pd.
     cols = ["run_id", "name", "seed", "block", "tta", *METRICS, "seconds_per_step", "train_seconds", "device", "torch"]
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["name", "seed", "block", "tta"], kind="stable").reset_index(drop=True)
+
+
+def study_cost(runs_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """What a study's runs cost, per records folder and device.
+
+    A run counts its wall time, or its training plus prediction time where that is longer (a resumed run's
+    wall time covers its last part only, its training time all parts), times its threads.
+
+    Args:
+        runs_dirs: folders of ``*.json`` records; every record counts, finished or not.
+
+    Returns:
+        Columns ``study`` (the folder's name), ``device`` ("not recorded" where a record lacks it), ``runs``
+        and ``core_hours``.
+    """
+    rows = [
+        {
+            "study": Path(folder).name,
+            "device": r.get("device", "not recorded"),
+            "core_hours": max(
+                r.get("wall_seconds") or 0.0, (r.get("train_seconds") or 0.0) + (r.get("predict_seconds") or 0.0)
+            )
+            * (r.get("threads") or 1)
+            / 3600,
+        }
+        for folder in runs_dirs
+        for r in read_records(folder, statuses=None)
+    ]
+    return (
+        pd.DataFrame(rows)
+        .groupby(["study", "device"], as_index=False)
+        .agg(runs=("core_hours", "size"), core_hours=("core_hours", "sum"))
+    )
 
 
 def _select(df: pd.DataFrame, name: str, block: str, tta: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from unet_repro.protocol import PROTOCOL, Protocol, check_training_slices
-from unet_repro.sweep import Grid, SweepError, load_grid, run_sweep
+from unet_repro.sweep import Grid, SweepError, code_commit, load_grid, pending, run_sweep
 
 # Tiny runs: 2 channels, 188-px training tiles, 2 steps; the 572 evaluation tile keeps prediction cheap.
 TINY = dict(base_channels=2, tile=188, eval_tile=572, iterations=2, checkpoint_every=0, threads=1)
@@ -86,6 +86,14 @@ def test_load_grid_reads_toml(tmp_path):
     assert list(grid.specs[0].config["train_slices"]) == PROTOCOL.choosing_train_slices()
 
 
+def test_pending_runs_seed_by_seed_and_skips_finished(tmp_path):
+    grid = Grid(base=TINY, entries=[{"name": "a"}, {"name": "b"}, {"name": "c", "seeds": [1]}], seeds=(0, 1))
+    assert [s.run_id for s in pending(grid, tmp_path)] == ["a-s0", "b-s0", "a-s1", "b-s1", "c-s1"]
+    record = {"status": "ok", "config": dict(grid.specs[0].config), "metrics": {"test": {"none": {}}}}
+    (tmp_path / "a-s0.json").write_text(json.dumps(record))
+    assert [s.run_id for s in pending(grid, tmp_path, only=["a"])] == ["a-s1"]
+
+
 @pytest.mark.slow
 def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     grid = Grid(
@@ -102,6 +110,7 @@ def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     assert sorted(r["run_id"] for r in recs) == ["base-s0", "base-s1", "crashes-s0", "explodes-s0"]
     ok = json.loads((runs / "base-s0.json").read_text())
     assert ok["status"] == "ok" and ok["config"]["seed"] == 0 and ok["torch"]
+    assert ok["commit"] == code_commit() and (ok["commit"] is None or len(ok["commit"].split("+")[0]) == 40)
     for block in ("validation", "test"):
         for mode in ("none", "rot4"):
             scores = ok["metrics"][block][mode]
@@ -112,7 +121,12 @@ def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
     assert other["metrics"]["test"]["none"] != ok["metrics"]["test"]["none"]
     bad = json.loads((runs / "explodes-s0.json").read_text())
     assert bad["status"] == "diverged" and "nan" in bad["error"]  # a result: this learning rate diverges
-    assert (bad["device"], bad["threads"], bad["torch"]) == (ok["device"], ok["threads"], ok["torch"])
+    assert (bad["device"], bad["threads"], bad["torch"], bad["commit"]) == (
+        ok["device"],
+        ok["threads"],
+        ok["torch"],
+        ok["commit"],
+    )
     crash = json.loads((runs / "crashes-s0.json").read_text())
     assert crash["status"] == "failed" and "ValueError" in crash["error"] and "bogus" in crash["error"]
     # resume: finished (and diverged) runs are skipped, the failed one is retried (and fails again)

@@ -15,6 +15,9 @@ A grid file (TOML)::
     augment = false
     tta_modes = ["none"]   # optional: test-time averaging modes to evaluate (no retraining)
 
+A pre-registered study adds ``[rule]`` and ``[[claim]]`` tables (e.g. ``studies/06_primary.toml``); the runs
+ignore them and the analysis reads them.
+
 Every entry is validated before any run starts: unknown fields, invalid tile sizes and training slices
 that touch the validation or test block are errors naming the entry.
 """
@@ -36,6 +39,8 @@ __all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "TTA_MODES"]
 
 TTA_MODES = ("none", "rot4", "d4")
 _RUNNER_KEYS = {"name", "tta_modes", "seeds"}
+#: a pre-registered study's claims and rule, read by the analysis (:mod:`unet_repro.study`), not by the runs
+_REGISTRATION_KEYS = {"rule", "claim"}
 
 
 class SweepError(ValueError):
@@ -154,7 +159,7 @@ def load_grid(path: str | Path) -> Grid:
     entries = doc.get("config", [])
     if not entries:
         raise SweepError(f"{path} has no [[config]] entries; add at least one")
-    unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase"})
+    unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase", *_REGISTRATION_KEYS})
     if unknown:
         raise SweepError(f"{path}: unknown top-level key(s) {unknown}; use base, config, seeds, profile, phase")
     return Grid(

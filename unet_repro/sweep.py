@@ -3,10 +3,12 @@
 ``python -m unet_repro.sweep GRID.toml`` trains every (configuration, seed) of the grid that has no
 finished record under ``--runs-dir`` yet, evaluates it on the validation and test blocks of
 :mod:`unet_repro.protocol` with all five ISBI 2012 metrics, and writes ``<name>-s<seed>.json``: the full
-configuration, the metrics, time per step, device and torch version. Records already on disk are
-skipped, so an interrupted sweep resumes where it stopped (and a run's own checkpoints under
-``--work-dir`` let a half-finished run resume too). A run that crashes is recorded as failed with its
-error, and the others go on; the next invocation retries it. A run whose loss becomes NaN or infinite is a
+configuration, the metrics, time per step, device, torch version and the commit of the code that trained
+it. Runs are started seed by seed (every entry's seed 3 before any seed 4), so a sweep stopped early leaves
+complete pairs. Records already on disk are skipped, so an interrupted sweep resumes where it stopped (and a
+run's own checkpoints under ``--work-dir`` let a half-finished run resume too). A run that crashes is recorded
+as failed with its error, and the others go on; the next invocation retries it. A run whose loss becomes NaN
+or infinite is a
 result, not a crash: it is recorded as ``diverged`` and not retried.
 
 Where the runs execute (no scheduler of our own):
@@ -25,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
+import subprocess
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +38,19 @@ from .grid import TTA_MODES, Grid, RunSpec, SweepError, load_grid
 from .protocol import PROTOCOL
 
 # Re-exported: the grid (unet_repro.grid) is read through this module by notebooks and tests.
-__all__ = ["SweepError", "RunSpec", "Grid", "TTA_MODES", "load_grid", "run_one", "run_sweep", "record_path", "main"]
+__all__ = [
+    "SweepError",
+    "RunSpec",
+    "Grid",
+    "TTA_MODES",
+    "load_grid",
+    "code_commit",
+    "pending",
+    "run_one",
+    "run_sweep",
+    "record_path",
+    "main",
+]
 
 
 def record_path(runs_dir: str | Path, spec: RunSpec) -> Path:
@@ -63,6 +78,24 @@ def _finished(runs_dir: Path, spec: RunSpec) -> bool:
     return rec.get("status") == "ok" and set(spec.tta_modes) <= set(rec.get("metrics", {}).get("test", {}))
 
 
+def code_commit() -> str | None:
+    """The git commit of this package's source (``+dirty`` when its tracked files differ); None outside git."""
+    here = str(Path(__file__).resolve().parent)
+    try:
+        git = ["git", "-C", here]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def _device_name(device: Any) -> str:
     import platform
 
@@ -86,6 +119,7 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         "config": _jsonable(spec.config),
         "tta_modes": list(spec.tta_modes),
         "phase": spec.phase,
+        "commit": code_commit(),
     }
     try:
         import numpy as np
@@ -166,6 +200,21 @@ def _write_record(runs_dir: Path, spec: RunSpec, record: Mapping[str, Any]) -> N
     os.replace(tmp, path)
 
 
+def pending(grid: Grid, runs_dir: str | Path, only: Iterable[str] | None = None) -> list[RunSpec]:
+    """The runs of ``grid`` with no finished record in ``runs_dir``, seed by seed.
+
+    Seed-major (every entry's seed 3 before any seed 4, entries in grid order within a seed), so that a
+    sweep stopped early leaves complete seed pairs rather than one entry with every seed.
+    """
+    wanted = set(only) if only else None
+    if wanted:
+        unknown = wanted - {s.name for s in grid.specs}
+        if unknown:
+            raise SweepError(f"--only {sorted(unknown)}: no such grid entry")
+    todo = [s for s in grid.specs if (wanted is None or s.name in wanted) and not _finished(Path(runs_dir), s)]
+    return sorted(todo, key=lambda s: s.seed)  # stable: grid order within a seed
+
+
 def run_sweep(
     grid: Grid,
     runs_dir: str | Path,
@@ -191,12 +240,7 @@ def run_sweep(
     """
     runs_dir, work_dir = Path(runs_dir), Path(work_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set(only) if only else None
-    if wanted:
-        unknown = wanted - {s.name for s in grid.specs}
-        if unknown:
-            raise SweepError(f"--only {sorted(unknown)}: no such grid entry")
-    todo = [s for s in grid.specs if (wanted is None or s.name in wanted) and not _finished(runs_dir, s)]
+    todo = pending(grid, runs_dir, only)
     if not todo:
         return []
     if scheduler:

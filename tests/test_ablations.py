@@ -137,15 +137,20 @@ def study(tmp_path):
     return tmp_path
 
 
-def test_ablation_table_pairs_by_seed_and_gives_verdicts(study):
+def test_ablation_table_pairs_by_seed_with_intervals_and_no_verdicts(study):
     table = A.ablation_table(study).set_index(["name", "metric"])
-    assert table.loc[("no_augmentation", "pixel_error"), "verdict"] == "hurts"
-    assert table.loc[("no_augmentation", "pixel_error"), "mean_diff"] == pytest.approx(0.021)
-    assert table.loc[("no_dropout", "pixel_error"), "verdict"] == "within seed noise"
-    assert table.loc[("tta_d4", "pixel_error"), "verdict"] == "helps"  # the baseline's own models, averaged
+    assert "verdict" not in table.columns  # exploratory: intervals only
+    row = table.loc[("no_augmentation", "pixel_error")]
+    assert row["mean_diff"] == pytest.approx(0.021)
+    half = 4.302652729911275 * 0.001 / np.sqrt(3)  # t(0.975, 2) x SE of the differences 0.020, 0.021, 0.022
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.021 - half), pytest.approx(0.021 + half))
+    assert table.loc[("no_dropout", "pixel_error"), "ci_low"] < 0 < table.loc[("no_dropout", "pixel_error"), "ci_high"]
+    assert table.loc[("tta_d4", "pixel_error"), "ci_high"] < 0  # the baseline's own models, averaged
     assert table.loc[("no_augmentation", "pixel_error"), "train_minutes"] == 1.0
     assert np.isnan(table.loc[("tta_d4", "pixel_error"), "train_minutes"])
     assert list(dict.fromkeys(table.index.get_level_values(0))) == ["no_augmentation", "no_dropout", "tta_d4"]
+    chosen = A.ablation_table(study, block="test", verdicts=True).set_index(["name", "metric"])
+    assert chosen.loc[("no_augmentation", "pixel_error"), "verdict"] == "hurts"  # the recipe's choosing rule
 
 
 def test_scarcity_without_augmentation_pairs_with_augmentation_on_the_same_slices(tmp_path):
@@ -155,11 +160,11 @@ def test_scarcity_without_augmentation_pairs_with_augmentation_on_the_same_slice
         _record(tmp_path, "slices_8_no_augmentation", seed, p + 0.06 + 0.001 * seed)
     table = A.ablation_table(tmp_path).set_index(["name", "metric"])
     row = table.loc[("slices_8_no_augmentation", "pixel_error")]
-    assert row["reference"] == "slices_8" and row["mean_diff"] == pytest.approx(0.011) and row["verdict"] == "hurts"
+    assert row["reference"] == "slices_8" and row["mean_diff"] == pytest.approx(0.011) and row["ci_low"] > 0
     assert table.loc[("slices_8", "pixel_error"), "reference"] == "baseline"
 
 
-def test_long_runs_pair_with_the_long_baseline_and_verdicts_are_set_beside_the_short_ones(tmp_path):
+def test_long_runs_pair_with_the_long_baseline_and_are_set_beside_the_short_ones(tmp_path):
     for seed, p in enumerate([0.10, 0.12, 0.11]):
         _record(tmp_path, "baseline", seed, p)
         _record(tmp_path, "no_augmentation", seed, p - 0.02 - 0.001 * seed)  # helps at 1000 steps
@@ -173,13 +178,10 @@ def test_long_runs_pair_with_the_long_baseline_and_verdicts_are_set_beside_the_s
     length = A.length_table(table).set_index(["name", "metric"])
     assert list(length.index.get_level_values(0).unique()) == ["no_augmentation"]  # no long w0 = 0 runs here
     px = length.loc[("no_augmentation", "pixel_error")]
-    assert (px["verdict_short"], px["verdict_long"]) == ("helps", "hurts") and px["turns_around"] and px["changes"]
-    assert not length.loc[("no_augmentation", "rand_error"), "changes"]  # equal scores: noise at both lengths
+    assert px["mean_diff_short"] == pytest.approx(-0.021) and px["mean_diff_long"] == pytest.approx(0.021)
+    assert px["ci_high_short"] < 0 < px["ci_low_long"] and px["n_pairs_short"] == px["n_pairs_long"] == 3
+    assert "verdict_short" not in length.columns
     assert A.length_table(table[~table["name"].str.startswith("long_")]).empty
-    assert length["decided"].all()
-    pending = table.assign(verdict=table["verdict"].where(table["name"] != "long_no_augmentation", A.TOO_FEW))
-    assert not A.length_table(pending)["decided"].any()
-    assert not A.length_table(pending)["changes"].any()  # a length without a verdict yet changes nothing
 
 
 def test_learning_rate_is_chosen_on_validation_not_test(tmp_path):
@@ -334,25 +336,26 @@ def test_update_readme_rewrites_only_the_marked_block(study, tmp_path):
     assert A.update_readme(readme, csv) and not A.update_readme(readme, csv)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
-    assert A.readme_table(pd.read_csv(csv)) in text and "hurts (pixel)" in text
+    assert A.readme_table(pd.read_csv(csv)) in text and "+0.0210 [" in text
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(ValueError, match="lacks the lines"):
         A.update_readme(tmp_path / "bare.md", csv)
 
 
 def test_readme_row_of_a_change_with_one_seed_pair_says_so():
-    """One seed pair has no standard error: the row says so instead of printing "+- nan"."""
+    """One seed pair has no interval: the row says so instead of printing "nan"."""
     rows = pd.DataFrame(
         {
             "name": "no_dropout",
             "change": "no drop-out",
             "claim": "paper 3.1",
+            "reference": "baseline",
             "metric": list(A.METRICS),
             "mean_diff": 0.001,
-            "se": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
             "n_pairs": 1,
-            "verdict": "too few seeds",
         }
     )
     row = next(line for line in A.readme_table(rows).splitlines() if "`no_dropout`" in line)
-    assert "no verdict yet (1 of 3 seed pairs)" in row and "+0.0010 (one pair: no SE)" in row and "nan" not in row
+    assert "+0.0010 (one pair: no interval)" in row and "| 1 |" in row and "nan" not in row

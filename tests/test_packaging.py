@@ -97,13 +97,15 @@ def test_default_install_needs_no_compiler():
 
 
 def test_metrics_and_results_import_no_torch():
-    """Anyone can score an EM segmentation without torch: metrics (and the results tables) never import it."""
+    """Anyone can score an EM segmentation without torch: metrics (and the results tables) never import it, nor
+    do the study's analysis, its pre-registered rule and the claims ledger."""
     import subprocess
     import sys
 
     code = (
         "import sys, importlib\n"
-        "for m in ('unet_repro.results', 'unet_repro.sizing', 'unet_repro.metrics'):\n"
+        "for m in ('unet_repro.results', 'unet_repro.sizing', 'unet_repro.metrics', 'unet_repro.study',\n"
+        "          'unet_repro.primary', 'unet_repro.ledger'):\n"
         "    try: importlib.import_module(m)\n"
         "    except ModuleNotFoundError as e:\n"
         "        if e.name != m: raise\n"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -238,7 +237,7 @@ def test_seed_spread_quoted_in_prose_matches_the_seed_study_table():
 
 
 def test_what_matters_table_is_generated_from_the_study():
-    """The README's "what matters" table equals ``ablations.readme_table`` of results/06_ablations.csv."""
+    """The README's exploratory table equals ``ablations.readme_table`` of results/06_ablations.csv."""
     from unet_repro.ablations import README_MARKERS, readme_table
 
     text = _readme()
@@ -248,44 +247,20 @@ def test_what_matters_table_is_generated_from_the_study():
     assert block == readme_table(_table("06_ablations.csv")), "regenerate the README table from notebook 06's output"
 
 
-@functools.cache
-def _length_claims() -> dict[str, bool]:
-    """The README's sentences on the long-budget runs, each with whether the committed tables bear it out
-    (results/06_ablations.csv, results/06_training_length.csv, the long runs' records)."""
-    table, length = _table("06_ablations.csv"), _table("06_training_length.csv").set_index(["name", "metric"])
-    long_rows = table[table.name.str.startswith("long_")]
-    longer = long_rows[long_rows.name == "long_baseline"]
-    aug, border = length.loc["no_augmentation"], length.loc["no_border_term"]
-    configs = [json.loads(p.read_text())["config"] for p in (ROOT / "results/06_ablations/runs").glob("long_*.json")]
-    return {
-        "3 seed pairs at each length": {*length.n_pairs_short, *length.n_pairs_long} == {3},
-        "four times the steps helps on all five metrics": (longer.verdict == "helps").all(),
-        "dropping augmentation still helps the pixel error at 4000 steps": (
-            aug.loc["pixel_error", ["verdict_short", "verdict_long"]] == "helps"
-        ).all(),
-        "its harm to the warping error at 1000 steps is within seed noise at 4000": (
-            tuple(aug.loc["warping_error", ["verdict_short", "verdict_long"]]) == ("hurts", "within seed noise")
-        ),
-        "w0 = 0 stays within seed noise on all five": (
-            border[["verdict_short", "verdict_long"]] == "within seed noise"
-        ).all(axis=None),
-        'No verdict turns from "helps" to "hurts" or back': not length.turns_around.any(),
-        "8 channels, 20 training slices": {(c["base_channels"], len(c["train_slices"])) for c in configs} == {(8, 20)},
-        "26 minutes of one core a run": _as_printed("26", long_rows.train_minutes.mean()) == "26"
-        and {c["threads"] for c in configs} == {1},
-    }
+@pytest.mark.parametrize("markers", ["ledger", "cost"])
+def test_ledger_and_cost_blocks_are_generated_from_the_results(markers):
+    """The README's claims ledger and study-cost sentence equal what ``python -m unet_repro.ledger`` writes
+    from the committed tables (notebooks 01, 05 and 06)."""
+    from unet_repro import ledger as L
 
-
-@pytest.mark.parametrize("claim", list(_length_claims()))
-def test_prose_on_training_length_matches_the_study(claim):
-    assert claim in " ".join(_readme().split()), f"README no longer says {claim!r}: update this test"
-    assert _length_claims()[claim], f"README says {claim!r}; the committed tables do not"
-
-
-def test_prose_quotes_the_study_cost():
-    """ "The whole study ... took 83 runs and 11.1 core-hours" (results/06_cost.csv, notebook 06)."""
-    cost = _table("06_cost.csv")
-    m = re.search(r"took (\d+) runs and ([\d.]+) core-hours", " ".join(_readme().split()))
-    assert m, "README: the sentence on the study's cost is missing"
-    assert int(m[1]) == cost.runs.sum() and m[2] == _as_printed(m[2], cost.core_hours.sum())
-    assert not cost.device.str.startswith("cuda").any(), "the README says no GPU was used"
+    text = _readme()
+    start, end = L.LEDGER_MARKERS if markers == "ledger" else L.COST_MARKERS
+    assert start in text and end in text, f"README lacks the {markers} markers"
+    block = text.split(start, 1)[1].split(end, 1)[0].strip()
+    tables = ("06_primary.csv", "01_architecture.csv", "05_evaluation.csv")
+    expected = (
+        L.ledger_markdown(L.claims_ledger(*(_table(t) for t in tables)))
+        if markers == "ledger"
+        else L.cost_sentence(_table("06_cost.csv"))
+    )
+    assert block == expected, "regenerate the README with python -m unet_repro.ledger"

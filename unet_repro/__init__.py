@@ -10,7 +10,9 @@ One module per concept of the paper:
   the files of a run (model, checkpoint with exact resume, log);
 - ``inference``: overlap-tile prediction (Fig. 2) and test-time augmentation;
 - ``metrics``: the ISBI 2012 challenge metrics (warping, Rand, pixel error; no torch);
-- ``results``, ``reproduce``: the results tables and the papermill run that checks them.
+- ``results``, ``reproduce``: the results tables and the papermill run that checks them;
+- ``sweep``, ``study``, ``ablations``: the study of notebook 06 (runs, their records, exploratory intervals);
+  ``primary``, ``ledger``: its pre-registered claims, the rule that decides them, and the claims ledger.
 
 Submodules are imported on use, so ``import unet_repro.metrics`` does not pull in torch.
 """

@@ -3,7 +3,9 @@
 The study (``studies/06_ablations.toml``) trains one baseline, the paper's recipe at CPU scale, and one
 change at a time, each with the same seeds. This module names every change and the claim it tests
 (:data:`ABLATIONS`), turns the committed run records into the study's table (:func:`ablation_table`, the
-paired differences and verdicts of :mod:`unet_repro.study`), and draws its figures. The learning rates
+paired differences of :mod:`unet_repro.study` with 95% intervals), and draws its figures. This table is
+**exploratory**: it reports intervals, never verdicts; the claims decided by a rule fixed in advance are
+:mod:`unet_repro.primary`'s. The learning rates
 come from ``studies/06_learning_rate.toml``, chosen on the validation block (:mod:`unet_repro.recipe`).
 ``python -m unet_repro.ablations`` rewrites the README's "what matters" table from ``results/06_ablations.csv``.
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .study import LOWER_IS_BETTER, METRICS, MIN_PAIRS, load_records, paired_effects, read_records
+from .study import LOWER_IS_BETTER, METRICS, MIN_PAIRS, load_records, paired_effects, pairs_text, read_records
 
 __all__ = [
     "Ablation",
@@ -36,7 +38,7 @@ __all__ = [
     "forest_plot",
     "learning_curve_plot",
     "scarcity_plot",
-    "verdict_summary",
+    "interval_phrase",
     "readme_table",
     "README_MARKERS",
     "update_readme",
@@ -159,18 +161,21 @@ def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFr
     return pd.concat([df, extra], ignore_index=True)
 
 
-def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
-    """The study's table: one row per (ablation, metric) with the paired difference and its verdict.
+def ablation_table(runs_dir: str | Path, block: str = "test", verdicts: bool = False) -> pd.DataFrame:
+    """The study's table: one row per (ablation, metric) with the paired difference and its 95% interval.
 
     Args:
         runs_dir: the committed records (``results/06_ablations/runs``).
         block: ``test`` (what is reported) or ``validation``.
+        verdicts: add the choosing rule's ``verdict`` (:func:`unet_repro.study.verdict`; :data:`TOO_FEW`
+            below :data:`MIN_PAIRS` seed pairs), which picks a recipe on the validation block. The test
+            block's table is exploratory and has none.
 
     Returns:
         Columns ``group, name, change, claim, reference, metric, n_pairs, baseline_mean, mean, mean_diff, se,
-        verdict, train_minutes``: ``baseline_mean`` is the mean of ``reference`` over the paired seeds,
-        ``train_minutes`` the mean training time of a run of that configuration. Ablations without :data:`MIN_PAIRS`
-        seed pairs yet are listed with the pairs they have and the verdict :data:`TOO_FEW`.
+        ci_low, ci_high, [verdict,] train_minutes``: ``baseline_mean`` is the mean of ``reference`` over the
+        paired seeds, ``ci_low``/``ci_high`` the 95% t-interval of ``mean_diff``, ``train_minutes`` the mean
+        training time of a run of that configuration.
     """
     df = with_tta_as_configs(load_records(runs_dir))
     present = set(df["name"])
@@ -182,23 +187,21 @@ def ablation_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
     out.loc[out["n_pairs"] < MIN_PAIRS, "verdict"] = TOO_FEW  # the rule needs MIN_PAIRS pairs; a study in progress
     out["train_minutes"] = out["name"].map(minutes).where(~out["name"].str.startswith("tta_"), np.nan)
     cols = ["group", "name", "change", "claim", "reference", "metric", "n_pairs", "baseline_mean", "mean"]
-    cols += ["mean_diff", "se"]
-    return out[[*cols, "verdict", "train_minutes"]].reset_index(drop=True)
+    cols += ["mean_diff", "se", "ci_low", "ci_high", *(["verdict"] if verdicts else [])]
+    return out[[*cols, "train_minutes"]].reset_index(drop=True)
 
 
 def length_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Does a verdict of the 1000-step study turn around at 4000 steps? (:data:`LONGER`, both paired).
+    """A change's paired difference at 1000 steps beside the same change at 4000 (:data:`LONGER`, both paired).
 
     Args:
         table: the study's table (:func:`ablation_table`).
 
     Returns:
-        One row per (change, metric) with records at both lengths: ``name, metric`` and for each length its
-        paired difference, standard error, seed pairs and verdict (``*_short``, ``*_long``), and
-        ``turns_around`` (one length says "helps", the other "hurts"), ``decided`` (both lengths have the
-        :data:`MIN_PAIRS` seed pairs a verdict needs) and ``changes`` (decided, and the verdicts differ).
+        One row per (change, metric) with records at both lengths: ``name, metric`` and for each length the
+        paired difference, its 95% interval and seed pairs (``*_short``, ``*_long``).
     """
-    keep = ["metric", "mean_diff", "se", "n_pairs", "verdict"]
+    keep = ["metric", "mean_diff", "ci_low", "ci_high", "n_pairs"]
     parts = []
     for short, long in LONGER.items():
         a, b = table[table["name"] == short][keep], table[table["name"] == long][keep]
@@ -208,14 +211,7 @@ def length_table(table: pd.DataFrame) -> pd.DataFrame:
         both.insert(0, "name", short)
         parts.append(both)
     cols = ["name", "metric", *(f"{k}_{s}" for s in ("short", "long") for k in keep[1:])]
-    if not parts:
-        return pd.DataFrame(columns=[*cols, "turns_around", "decided", "changes"])
-    out = pd.concat(parts, ignore_index=True)[cols]
-    pair = out["verdict_short"] + "/" + out["verdict_long"]
-    out["turns_around"] = pair.isin(["helps/hurts", "hurts/helps"])
-    out["decided"] = (out["verdict_short"] != TOO_FEW) & (out["verdict_long"] != TOO_FEW)
-    out["changes"] = out["decided"] & (out["verdict_short"] != out["verdict_long"])  # a missing verdict: no change
-    return out
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def scarcity_table(runs_dir: str | Path, block: str = "test") -> pd.DataFrame:
@@ -252,22 +248,23 @@ def loss_curves(runs_dir: str | Path, names: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "seed", "step", "loss"])
 
 
-_COLOURS = {"helps": "tab:green", "hurts": "tab:red", "within seed noise": "tab:gray", TOO_FEW: "silver"}
-
-
 def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa: ANN201 - a matplotlib Figure
-    """Paired differences (configuration - baseline) with +-2 SE bars, one panel per metric, coloured by verdict."""
+    """Paired differences (change - its reference) with 95% t-interval bars, one panel per metric; rows paired
+    with a reference other than the baseline are drawn in blue and name it."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     names = list(dict.fromkeys(table["name"]))
+    refs = table.drop_duplicates("name").set_index("name")["reference"]
+    labels = [n if refs[n] == BASELINE else f"{n} (vs {refs[n]})" for n in names]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 0.32 * len(names) + 1.4), sharey=True)
     y = np.arange(len(names))[::-1]
     for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
         sub = table[table["metric"] == m].set_index("name").reindex(names)
-        for yi, (_, row) in zip(y, sub.iterrows(), strict=True):
-            c = _COLOURS.get(row["verdict"], "black")
-            ax.errorbar(row["mean_diff"], yi, xerr=2 * row["se"], fmt="o", color=c, ms=4, capsize=2)
+        for yi, (name, row) in zip(y, sub.iterrows(), strict=True):
+            c = "black" if refs[name] == BASELINE else "tab:blue"
+            err = [[row["mean_diff"] - row["ci_low"]], [row["ci_high"] - row["mean_diff"]]]
+            ax.errorbar(row["mean_diff"], yi, xerr=err, fmt="o", color=c, ms=4, capsize=2)
         ax.axvline(0.0, color="black", lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
@@ -276,10 +273,10 @@ def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa:
         ax.tick_params(labelsize=8)
     first = np.atleast_1d(axes)[0]
     first.set_yticks(y)
-    first.set_yticklabels(names, fontsize=8)
+    first.set_yticklabels(labels, fontsize=8)
     fig.suptitle(
-        "paired difference to the baseline (test block), +-2 SE; "
-        f"green helps, red hurts, grey noise (light: fewer than {MIN_PAIRS} seeds)",
+        "Exploratory: each change minus the baseline (blue: minus the reference named), test block, "
+        f"95% t-intervals over {pairs_text(table['n_pairs'])} seed pairs",
         y=1.0,
     )
     fig.tight_layout()
@@ -323,28 +320,11 @@ def scarcity_plot(table: pd.DataFrame, metrics: Sequence[str] = ("pixel_error", 
     return fig
 
 
-_SHORT = {
-    "pixel_error": "pixel",
-    "warping_error": "warping",
-    "rand_error": "Rand",
-    "v_rand": "V_rand",
-    "v_info": "V_info",
-}
-
-
-def verdict_summary(rows: pd.DataFrame) -> str:
-    """One change's verdicts in a phrase, e.g. ``hurts (pixel, warping)``; the rest is within seed noise.
-
-    With fewer than :data:`MIN_PAIRS` seed pairs the rule gives no verdict, and the phrase says so.
-    """
-    if int(rows["n_pairs"].min()) < MIN_PAIRS:
-        return f"no verdict yet ({int(rows['n_pairs'].min())} of {MIN_PAIRS} seed pairs)"
-    parts = []
-    for v in ("helps", "hurts"):
-        ms = [_SHORT[m] for m in rows.loc[rows["verdict"] == v, "metric"]]
-        if ms:
-            parts.append(f"{v} ({', '.join(ms)})")
-    return "; ".join(parts) or "within seed noise on all five"
+def interval_phrase(row: pd.Series, digits: int = 4) -> str:
+    """A paired difference with its 95% interval, e.g. ``-0.0026 [-0.0061, +0.0009]`` (one pair: no interval)."""
+    if pd.isna(row["ci_low"]):
+        return f"{row['mean_diff']:+.{digits}f} (one pair: no interval)"
+    return f"{row['mean_diff']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
 
 
 #: The README's "what matters" table sits between these lines; :func:`readme_table` writes what goes between.
@@ -352,45 +332,39 @@ README_MARKERS = ("<!-- ablations table: generated by unet_repro.ablations.readm
 
 
 def readme_table(table: pd.DataFrame) -> str:
-    """The README's "what matters" table from the study's table (``results/06_ablations.csv``).
+    """The README's exploratory table from the study's table (``results/06_ablations.csv``).
 
-    One row per change: the claim it tests, its verdict on the five metrics and the paired difference
-    of the pixel error (mean +- SE, test block), with the number of seed pairs; changes of
+    One row per change: the claim it tests, its reference, and the paired differences of the pixel error and
+    of V_rand with their 95% intervals (test block), with the number of seed pairs; no verdicts. Changes of
     :data:`ABLATIONS` without records yet are listed as "not run yet".
     """
     lines = [
-        "| change to the baseline | claim tested | verdict of the change (test block) | pixel error diff | seeds |",
-        "| --- | --- | --- | --- | --- |",
+        "| change | claim tested | paired with | pixel error diff [95% interval] | V_rand diff [95% interval] "
+        "| seeds |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, rows in table.groupby("name", sort=False):
         px = rows[rows["metric"] == "pixel_error"].iloc[0]
-        se = f"+- {px['se']:.4f}" if pd.notna(px["se"]) else "(one pair: no SE)"
+        vr = rows[rows["metric"] == "v_rand"].iloc[0]
         lines.append(
-            f"| {rows['change'].iloc[0]} (`{name}`) | {rows['claim'].iloc[0]} | {verdict_summary(rows)} "
-            f"| {px['mean_diff']:+.4f} {se} | {int(rows['n_pairs'].min())} |"
+            f"| {rows['change'].iloc[0]} (`{name}`) | {rows['claim'].iloc[0]} | {px['reference']} "
+            f"| {interval_phrase(px)} | {interval_phrase(vr, 3)} | {int(rows['n_pairs'].min())} |"
         )
     for a in ABLATIONS:  # a study in progress: say what has not run yet rather than leave it out
         if a.name not in set(table["name"]):
-            lines.append(f"| {a.change} (`{a.name}`) | {a.claim} | not run yet | | 0 |")
+            lines.append(f"| {a.change} (`{a.name}`) | {a.claim} | {a.reference} | not run yet | | 0 |")
     return "\n".join(lines)
 
 
 def update_readme(readme: str | Path, table_csv: str | Path) -> bool:
-    """Rewrite the README's "what matters" table (between :data:`README_MARKERS`) from ``table_csv``.
+    """Rewrite the README's exploratory table (between :data:`README_MARKERS`) from ``table_csv``.
 
     Returns:
         True when the file changed.
     """
-    readme = Path(readme)
-    text = readme.read_text()
-    start, end = README_MARKERS
-    if start not in text or end not in text:
-        raise ValueError(f"{readme} lacks the lines {start!r} and {end!r}; add them where the table goes")
-    head, rest = text.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    new = f"{head}{start}\n{readme_table(pd.read_csv(table_csv))}\n{end}{tail}"
-    readme.write_text(new)
-    return new != text
+    from .results import write_between
+
+    return write_between(readme, README_MARKERS, readme_table(pd.read_csv(table_csv)))
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m unet_repro.ablations [README] [TABLE]

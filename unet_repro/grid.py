@@ -35,7 +35,7 @@ from .protocol import PROTOCOL, check_training_slices
 if TYPE_CHECKING:
     from .inference import TTA
 
-__all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "TTA_MODES"]
+__all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "read_toml", "TTA_MODES"]
 
 TTA_MODES = ("none", "rot4", "d4")
 _RUNNER_KEYS = {"name", "tta_modes", "seeds"}
@@ -142,20 +142,25 @@ def _expand(grid: Grid) -> list[RunSpec]:
     return specs
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read a TOML grid file (see the module docstring)."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; invalid TOML is a :class:`SweepError` naming the file."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
 
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{path} is not valid TOML ({exc}); fix the file") from None
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read a TOML grid file (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"grid file {path} does not exist; pass a TOML file (see python -m unet_repro.sweep -h)")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{path} is not valid TOML ({exc}); fix the file") from None
+    doc = read_toml(path)
     entries = doc.get("config", [])
     if not entries:
         raise SweepError(f"{path} has no [[config]] entries; add at least one")

@@ -124,7 +124,7 @@ def recipe_from_validation(runs_dir: str | Path, grid: Grid, metric: str = "pixe
         One row per change of :data:`RECIPE_GROUPS` with 3 or more seed pairs: ``name, group, fields``
         (what it sets), ``mean_diff`` (on ``metric``), ``helps``, ``hurts`` (metrics), ``taken`` and ``why``.
     """
-    table = ablation_table(runs_dir, block="validation")
+    table = ablation_table(runs_dir, block="validation", verdicts=True)
     groups = {a.name: a.group for a in ABLATIONS}
     sign = 1.0 if LOWER_IS_BETTER[metric] else -1.0
     rows = []

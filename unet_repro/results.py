@@ -37,6 +37,7 @@ __all__ = [
     "run_dir",
     "default_results_dir",
     "save_figure",
+    "write_between",
     "DEFAULT_PROFILE",
     "PROFILES",
 ]
@@ -231,3 +232,20 @@ def compare_tables(fresh_csv: str | Path, committed_csv: str | Path) -> list[Che
             else:
                 checks.append(Check(name, key, col, "exact", a, b, a == b, "" if a == b else "differs"))
     return checks
+
+
+def write_between(path: str | Path, markers: tuple[str, str], body: str) -> bool:
+    """Replace what lies between the two marker lines of a text file (a generated README block) with ``body``.
+
+    Returns:
+        True when the file changed.
+    """
+    path = Path(path)
+    text = path.read_text()
+    start, end = markers
+    if start not in text or end not in text:
+        raise ValueError(f"{path} lacks the lines {start!r} and {end!r}; add them where the block goes")
+    head, rest = text.split(start, 1)
+    new = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    path.write_text(new)
+    return new != text

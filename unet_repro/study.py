@@ -1,9 +1,11 @@
-"""Reading sweep records: seed spreads, tolerances from them, and paired effects with verdicts.
+"""Reading sweep records: seed spreads, tolerances from them, and paired effects with 95% intervals.
 
 A sweep (:mod:`unet_repro.sweep`) leaves one JSON per (configuration, seed). This module turns them into
 tables: the spread over seeds of one configuration (which sets how far a rerun on other hardware may
 drift: :func:`seed_tolerances`), and the paired difference of each configuration against a baseline
-trained with the same seeds, with a verdict by a rule stated once (:func:`verdict`).
+trained with the same seeds, with its t-interval (:func:`t_half_width`). :func:`verdict` is the choosing
+rule that picks a recipe on the *validation* block (:mod:`unet_repro.recipe`); claims about the paper are
+decided by the pre-registered rule of :mod:`unet_repro.primary` instead.
 
 Imports no torch: anyone can re-aggregate the committed records.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .results import Stochastic
 
@@ -31,6 +34,9 @@ __all__ = [
     "seed_tolerances",
     "paired_effects",
     "verdict",
+    "t_half_width",
+    "pairs_text",
+    "INTERVAL",
     "TOLERANCE_SDS",
     "SEED_STUDY",
     "seed_study_kinds",
@@ -41,6 +47,8 @@ METRICS = ("pixel_error", "warping_error", "rand_error", "v_rand", "v_info")
 LOWER_IS_BETTER = {"pixel_error": True, "warping_error": True, "rand_error": True, "v_rand": False, "v_info": False}
 # The verdict rule needs this many seed pairs (or seeds, for a spread); fewer is a study in progress.
 MIN_PAIRS = 3
+#: the coverage of every interval the study reports
+INTERVAL = 0.95
 #: a rerun may drift by this many seed standard deviations before the comparison fails.
 TOLERANCE_SDS = 2.0
 #: the committed seed study of the ci profile (``studies/ci_seeds.toml``), relative to the checkout.
@@ -173,9 +181,23 @@ def seed_tolerances(df: pd.DataFrame, name: str, block: str = "test", tta: str =
     return tol
 
 
+def pairs_text(n_pairs: Iterable[int]) -> str:
+    """A count of seed pairs as printed in titles: ``"3"`` when all equal, else ``"3-10"``."""
+    n = sorted({int(x) for x in n_pairs})
+    return str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
+
+
+def t_half_width(se: float | np.ndarray, n: int | np.ndarray, level: float = INTERVAL) -> float | np.ndarray:
+    """Half the width of the t-interval of a mean: ``t(1/2 + level/2, n - 1) * se`` (NaN below 2 values)."""
+    n = np.asarray(n)
+    out = stats.t.ppf(0.5 + level / 2, df=np.maximum(n - 1, 1)) * np.where(n > 1, se, np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
 def verdict(metric: str, mean_diff: float, se: float, n: int) -> str:
-    """The rule: an effect "helps" or "hurts" when the paired mean difference exceeds twice its standard
-    error (and at least :data:`MIN_PAIRS` pairs back it); otherwise it is "within seed noise".
+    """The choosing rule (validation block only): an effect "helps" or "hurts" when the paired mean difference
+    exceeds twice its standard error (and at least :data:`MIN_PAIRS` pairs back it); otherwise it is "within
+    seed noise". A recipe's choice, not a test of a claim: it fires by chance often (:mod:`unet_repro.primary`).
 
     ``mean_diff`` is configuration minus baseline; for errors a negative difference helps.
     """
@@ -191,8 +213,9 @@ def paired_effects(
     """Seed-matched differences of each configuration against ``baseline``, per metric.
 
     Returns:
-        Columns ``name, metric, n_pairs, baseline_mean, mean, mean_diff, se, verdict``; ``se`` is the standard
-        error of the mean paired difference (sd / sqrt(n)).
+        Columns ``name, metric, n_pairs, baseline_mean, mean, mean_diff, se, ci_low, ci_high, verdict``: ``se``
+        is the standard error of the mean paired difference (sd / sqrt(n)), ``ci_low``/``ci_high`` its
+        :data:`INTERVAL` t-interval, ``verdict`` the choosing rule :func:`verdict`.
     """
     base = _select(df, baseline, block, tta).set_index("seed")
     names = [n for n in (names or df["name"].unique()) if n != baseline]
@@ -214,6 +237,8 @@ def paired_effects(
                     "mean": float(sel.loc[seeds, m].mean()),
                     "mean_diff": mean,
                     "se": se,
+                    "ci_low": mean - t_half_width(se, n),
+                    "ci_high": mean + t_half_width(se, n),
                     "verdict": verdict(m, mean, se, n),
                 }
             )

@@ -305,7 +305,7 @@ def scarcity_plot(table: pd.DataFrame, metrics: Sequence[str] = ("pixel_error", 
     """Test error against training slices (log scale), with and without augmentation, +-1 sd over seeds."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6))
     for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
         for aug, label in ((True, "with augmentation"), (False, "without")):
             sel = table[(table["metric"] == m) & (table["augment"] == aug)].sort_values("slices")
@@ -314,8 +314,14 @@ def scarcity_plot(table: pd.DataFrame, metrics: Sequence[str] = ("pixel_error", 
         ax.set_xticks([1, 3, 8, 20])
         ax.set_xticklabels(["1", "3", "8", "20"])
         ax.set_xlabel("training slices")
-        ax.set_title(m, fontsize=9)
+        ax.set_ylabel(f"test {m.replace('_', ' ')} (lower is better)")
     np.atleast_1d(axes)[0].legend(fontsize=8)
+    n = pairs_text(table["n_seeds"])
+    fig.suptitle(
+        "Does augmentation matter more with fewer training slices? Test block, mean +-1 sd over "
+        f"{n} seeds (the 20-slice points: the baseline and no_augmentation)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

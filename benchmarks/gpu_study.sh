@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/gpu_study.sh [--dry-run] [GRID.toml ...]
 #
-# Default grids: studies/06_long.toml (the long-budget part, which 2 CPU cores can hardly afford), then
-# studies/06_ablations.toml. Every run trains with --device cuda, several at a time (the study's networks
+# Default grids: studies/06_primary.toml (the pre-registered primary study, 10 seeds), studies/06_long.toml
+# (the long-budget part, which 2 CPU cores can hardly afford), then studies/06_ablations.toml. Every run trains with --device cuda, several at a time (the study's networks
 # are small; GPU_STUDY_WORKERS, default 6), and leaves its record in results/06_ablations/runs_cuda/: a GPU
 # study is paired within itself (CPU and GPU round differently), so its records never mix with the CPU
 # study's in results/06_ablations/runs/. Records are copied to $OUT when set. Resumable: a second call skips
@@ -28,7 +28,7 @@ if [ "${1:-}" = "--dry-run" ]; then
     grids=(build/gpu_study_dry_run/tiny.toml)
 fi
 [ "$#" -gt 0 ] && grids=("$@")
-[ "${#grids[@]}" -gt 0 ] || grids=(studies/06_long.toml studies/06_ablations.toml)
+[ "${#grids[@]}" -gt 0 ] || grids=(studies/06_primary.toml studies/06_long.toml studies/06_ablations.toml)
 status=0
 for grid in "${grids[@]}"; do
     echo "gpu_study.sh: $grid on $DEVICE, $WORKERS at a time"

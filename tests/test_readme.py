@@ -199,7 +199,7 @@ def test_prose_quotes_the_ci_recipe_trials():
     trials, ci = _table("04_ci_recipe.csv"), profile_config("ci")
     words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
     lr, n = re.search(
-        r"Adam at learning rate (\S+), no augmentation\) is the best of\s+(\w+) trials", _readme()
+        r"Adam at learning rate (\S+), no augmentation\) is the best\s+of\s+(\w+) trials", _readme()
     ).groups()
     assert float(lr) == ci.lr == trials.lr.iloc[0] and ci.optimizer == "adam" and not ci.augment
     assert n == words[len(trials)]

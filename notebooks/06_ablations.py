@@ -204,6 +204,21 @@ display(
 )
 
 # %% [markdown]
+# Seeds 0-2 were trained before the registration, by earlier commits. The registration made their use
+# conditional on a check: the baseline's seed 0, trained again at the registration's commit, must reproduce
+# its record exactly. Its record is kept in `results/06_ablations/runs_check/`:
+
+# %%
+check = read_records(RUNS.parent / "runs_check")[0]
+old_record = next(r for r in read_records(RUNS) if r["run_id"] == check["run_id"])
+identical = check["metrics"] == old_record["metrics"] and check["loss_curve"] == old_record["loss_curve"]
+print(
+    f"{check['run_id']} retrained at commit {check['commit'][:10]}: metrics and loss curve "
+    f"{'identical to' if identical else 'DIFFERENT from'} the record of seeds 0-2"
+)
+assert identical, "training changed since seeds 0-2: the registration says to leave them out and run seeds 10-12"
+
+# %% [markdown]
 # How strict is the rule? The same `decide` runs on simulated studies of ten claims with ten Gaussian
 # seed pairs each: with no effect anywhere it may give a verdict in at most 5% of studies; with an effect of
 # one or three seed standard deviations in every claim, the share of claims it finds is its power.

@@ -143,3 +143,13 @@ def test_every_new_record_of_the_study_was_trained_after_the_registration(regist
         assert commit and not rec["commit"].endswith("+dirty"), f"{path.name}: trained from uncommitted code"
         ok = subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", registration_commit, commit])
         assert ok.returncode == 0, f"{path.name} was trained at {commit[:10]}, before the pre-registration"
+
+
+def test_seeds_0_to_2_pair_because_training_is_unchanged_since_they_ran(registration_commit):
+    """The registered check: the baseline's seed 0 retrained after the registration reproduces its record."""
+    (check,) = [json.loads(p.read_text()) for p in sorted((RUNS.parent / "runs_check").glob("*.json"))]
+    old = json.loads((RUNS / f"{check['run_id']}.json").read_text())
+    assert "commit" not in old  # trained before records named their commit
+    ok = subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", registration_commit, check["commit"]])
+    assert ok.returncode == 0 and not check["commit"].endswith("+dirty")
+    assert check["metrics"] == old["metrics"] and check["loss_curve"] == old["loss_curve"]

@@ -75,6 +75,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.ev
             ev = evaluate(prob, lab)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
+        from unet_repro.diagnose import blank_warning
+
+        warning = blank_warning(prob)
+        if warning:
+            print(warning, file=sys.stderr)
         scores, ths = ev.scores(), ev.best_thresholds()
         if args.json:
             out = {k: scores[k] for k in _ORDER}

@@ -9,6 +9,7 @@ lives in :mod:`unet_repro.inference` (Fig. 2 of the paper); this module only rea
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,6 +143,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
             not args.no_progress,
         )
         print(f"wrote {args.output}: {prob.shape} float32, 1 = cell, in {time.perf_counter() - t0:.1f} s")
+        from .diagnose import blank_warning
+        from .evaluate import read_image
+
+        warning = blank_warning(prob, read_image(args.input))
+        if warning:
+            print(warning, file=sys.stderr)
         return 0
 
     return guarded(run)

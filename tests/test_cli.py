@@ -178,6 +178,7 @@ TRAIN_MORE = {
     "base channels 0": (["--base-channels", "0"], ["--base-channels", ">= 1"]),
     "negative seed": (["--seed", "-3"], ["--seed", ">= 0"]),
     "optimizer": (["--optimizer", "rmsprop"], ["--optimizer", "invalid choice", "sgd"]),
+    "cpu tile not a multiple of 16": (["--profile", "cpu", "--tile", "380"], ["input size 380", "'same'", "384"]),
 }
 
 
@@ -190,6 +191,27 @@ def test_train_reported_cases_are_one_line(files, case):
     extra, needles = TRAIN_REPORTED[case]
     _one_line_error(_verb("train", *_train_argv(extra), cwd=files), *needles)
     assert not (files / "run_new").exists()
+
+
+@pytest.mark.parametrize(
+    ("profile", "tile", "expected"),
+    [("cpu", "384", (384, 572)), ("cpu", "512", (512, 572)), ("ci", "380", (380, 380)), ("paper", "572", (572, 572))],
+)
+def test_train_tile_sets_the_evaluation_tile_as_the_padding_needs(profile, tile, expected, tmp_path, monkeypatch):
+    """``--tile`` works for every profile: a valid-padding run predicts with tiles of the same side, a
+    same-padding run (cpu) predicts a slice in one pass and keeps its evaluation tile."""
+    from unet_repro import train as T
+
+    seen = {}
+
+    def fake_train(cfg, out, **kwargs):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(T, "train", fake_train)
+    with pytest.raises(SystemExit):
+        T.main(["--profile", profile, "--tile", tile, "--out", str(tmp_path / "run"), "--no-progress"])
+    assert (seen["cfg"].tile, seen["cfg"].eval_tile) == expected
 
 
 @pytest.mark.parametrize("case", TRAIN_MORE)

@@ -137,7 +137,8 @@ class TrainConfig:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         self.model_config()  # validates the network's fields
         check_input_size(self.tile, self.depth, self.padding)  # type: ignore[arg-type]  # model_config checked it
-        check_input_size(self.eval_tile, self.depth, "valid")
+        if self.padding == "valid":  # a same-padded run predicts a slice in one pass: eval_tile is unused
+            check_input_size(self.eval_tile, self.depth, "valid")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if self.augment not in AUGMENT_MODES:
@@ -150,6 +151,13 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'sgd' (paper) or 'adam', got {self.optimizer!r}")
         if self.tta not in ("none", "rot4", "d4"):
             raise ValueError(f"tta must be 'none', 'rot4' or 'd4', got {self.tta!r}")
+
+    def with_tile(self, tile: int) -> TrainConfig:
+        """This configuration trained on ``tile``-sided tiles (Fig. 2). A valid-padding run also predicts the
+        held-out slices with overlapping tiles of that side (``eval_tile``); a same-padding run predicts a
+        slice in one pass and keeps its ``eval_tile``, which it never uses."""
+        extra = {"eval_tile": tile} if self.padding == "valid" else {}
+        return dataclasses.replace(self, tile=tile, **extra)
 
     def model_config(self) -> UNetConfig:
         """The network of this run: the paper's (Fig. 1: one input channel, two classes, valid

@@ -335,8 +335,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
             "lr": args.lr,
             "lr_schedule": args.lr_schedule,
             "base_channels": args.base_channels,
-            "tile": args.tile,
-            "eval_tile": args.tile,
             "seed": args.seed,
             "tta": args.tta,
             "threads": args.threads,
@@ -351,6 +349,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
 
     def run() -> int:
         cfg = profile_config(args.profile, **overrides)
+        if args.tile is not None:  # the evaluation tile follows from the padding (TrainConfig.with_tile)
+            cfg = cfg.with_tile(args.tile)
         if args.out:
             out = Path(args.out)
         else:

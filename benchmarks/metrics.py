@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import metrics_baseline as B  # noqa: E402
 
 from unet_repro import metrics as M  # noqa: E402
-from unet_repro.metrics.pixel import _pixel_curve  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "metrics.csv"
 JAVA_SECONDS = 87.0  # all five metrics, 30 slices, Fiji Trainable_Segmentation classes, 2 cores
@@ -62,7 +61,7 @@ def soft_stack(labels: np.ndarray, sigma: float = 1.5, noise: float = 0.05, seed
 def baseline_scores(prob: np.ndarray, labels: np.ndarray, threads: int | None = None) -> tuple:
     """The previous implementation's curves: pixel, warping counts, Rand tp/fp/fn, V_rand, V_info."""
     p, lab = M.validate_inputs(prob, labels)
-    return _pixel_curve(p, lab, threads), B.warping_counts(p, lab, threads), *B.rand_family(p, lab, threads)
+    return M.pixel_error_curve(p, lab), B.warping_counts(p, lab, threads), *B.rand_family(p, lab, threads)
 
 
 def same_results(ev: M.Evaluation, base: tuple) -> bool:

@@ -9,14 +9,14 @@ curves bit for bit, then times both on the same stack in the same process.
 
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 from scipy import ndimage
 
-from unet_repro.metrics import THRESHOLDS, WARPING_THRESHOLDS
-from unet_repro.metrics._common import _fscore, _map_slices
-from unet_repro.metrics.rand import _rand_stats, _vinfo_stats
-from unet_repro.metrics.simple_points import _SIMPLE_LUT
+from unet_repro.metrics import THRESHOLDS, WARPING_THRESHOLDS, metric_threads, simple_point_lut
 from unet_repro.metrics.warping import (
     HOLE_ADDITION,
     HOLE_DELETION,
@@ -26,6 +26,66 @@ from unet_repro.metrics.warping import (
     SPLIT,
     WARPING_RADIUS,
 )
+
+# The baseline keeps its own copies of the small helpers it shares with the package (public names only are
+# imported), so that the package's internals can change freely and this stays the previous implementation.
+_SIMPLE_LUT = simple_point_lut()
+
+
+def _fscore(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
+    """precision = 1 if fp == 0, recall = 1 if fn == 0, F = 2PR/(P+R) (0 if P+R == 0)."""
+    p = 1.0 if fp == 0 else tp / (tp + fp)
+    r = 1.0 if fn == 0 else tp / (tp + fn)
+    return p, r, 2.0 * p * r / (p + r) if (p + r) > 0 else 0.0
+
+
+def _map_slices(fn, n: int, threads: int | None = None) -> list:  # noqa: ANN001
+    """``[fn(0), ..., fn(n - 1)]`` on :func:`unet_repro.metrics.metric_threads` threads, in slice order."""
+    workers = min(n, metric_threads(threads))
+    if workers <= 1:
+        return [fn(k) for k in range(n)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def _rand_stats(i: np.ndarray, j: np.ndarray, c: np.ndarray, n: int) -> tuple[float, float, float]:
+    """Foreground-restricted Rand tp, fp, fn of one slice (N^2 normalisation, singleton bookkeeping)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn = float(n)
+        p = c / nn
+        a = np.bincount(i, weights=p)
+        on = j > 0
+        b = np.bincount(j[on], weights=p[on])
+        aux = float(p[~on].sum())
+        tp = nn * nn * (float(np.sum(p[on] * p[on])) + aux / nn)
+        fp = nn * nn * (float(np.sum(b * b)) + aux / nn) - tp
+        fn = nn * nn * float(np.sum(a * a)) - tp
+    return tp, fp, fn
+
+
+def _vinfo_stats(i: np.ndarray, j: np.ndarray, c: np.ndarray, n: int) -> tuple[float, float, float]:
+    """Information-theoretic precision, recall and F of one slice (foreground-restricted)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn = float(n)
+        p = c / nn
+        a = np.bincount(i, weights=p)
+        a = a[a > 0]
+        on = j > 0
+        b = np.bincount(j[on], weights=p[on])
+        b = b[b > 0]
+        aux = float(p[~on].sum())
+        sum_a = float(np.sum(a * np.log(a)))
+        sum_b = float(np.sum(b * np.log(b))) - aux * math.log(nn) if nn > 0 else math.nan
+        sum_ab = float(np.sum(p[on] * np.log(p[on]))) - aux * math.log(nn) if nn > 0 else math.nan
+        h_a, h_b = -sum_a, -sum_b
+        prec = (h_a - (sum_b - sum_ab)) / h_a if h_a != 0 else math.nan
+        rec = (h_b - (sum_a - sum_ab)) / h_b if h_b != 0 else math.nan
+        if h_a == 0:
+            prec, rec = 0.0, 1.0
+        if h_b == 0:
+            prec, rec = 1.0, 0.0
+        f = 2.0 * prec * rec / (prec + rec) if (prec + rec) != 0 else math.nan
+    return prec, rec, f
 
 
 @njit(cache=True, nogil=True)

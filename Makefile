@@ -2,7 +2,7 @@
 #   make reproduce   run every notebook on the default profile (ci) and check/write results/
 #   make test        run the test suite (it includes the ci reproduction)
 # Both create .venv first if needed; neither needs a C compiler. The ISBI 2012 data is downloaded on
-# first use into ~/.cache/unet-repro (or read from $UNET_REPRO_DATA when set).
+# first use into the user cache folder, ~/.cache/unet-repro on Linux (or read from $UNET_REPRO_DATA when set).
 #
 # TORCH is the PyTorch requirement pip installs. The default pins the version this project's committed
 # ci tables were made with (CPU results are bit-identical only under the same build); override it on

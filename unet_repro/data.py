@@ -5,22 +5,22 @@ labels were never published. Each file's decoded pixels are checked against a SH
 different or damaged file is an error, never a silently different data set.
 
 Where the data is looked for, in order: the ``root`` argument, ``$UNET_REPRO_DATA``, the user cache
-folder (``$XDG_CACHE_HOME/unet-repro/isbi2012`` or ``~/.cache/unet-repro/isbi2012``).
+folder of the operating system (``pooch.os_cache``: ``~/.cache/unet-repro/isbi2012`` on Linux, or under
+``$XDG_CACHE_HOME``; ``~/Library/Caches/unet-repro/isbi2012`` on macOS; ``%LOCALAPPDATA%`` on Windows).
 
 Files missing there are downloaded from :data:`MIRRORS`: the original challenge TIFFs as committed in
 public GitHub repositories, at pinned commits (the challenge site, brainiac2.mit.edu, is closed). A pinned
 commit makes the URL immutable; the pixel checksum (not the file bytes, which depend on the TIFF writer)
-decides whether the download is the data set. The download is hand-written on ``urllib`` (standard
-library) because it is a few lines and a download library would add a dependency for nothing.
+decides whether the download is the data set. Fetching is pooch's (the scientific Python ecosystem's data
+fetcher, as in scikit-image and xarray: retries, a progress bar, the per-OS cache folder); the original files'
+byte hashes are not known (only their git blob ids), so pooch checks no hash and the pixel checksum is the
+check that counts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,9 +119,10 @@ class IsbiData:
 
 
 def cache_dir() -> Path:
-    """The per-user cache folder where downloads go."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "unet-repro" / "isbi2012"
+    """The per-user cache folder where downloads go (the operating system's, from ``pooch.os_cache``)."""
+    import pooch
+
+    return Path(pooch.os_cache("unet-repro")) / "isbi2012"
 
 
 def resolve_root(root: str | os.PathLike | None = None) -> Path:
@@ -171,17 +172,20 @@ def read_stack(path: Path, expected_sha256: str | None = None) -> np.ndarray:
     return arr
 
 
-def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 60.0) -> np.ndarray:
-    """Download ``url`` to ``dest`` and verify its pixels; ``dest`` appears only when they match.
+def download_file(
+    url: str, dest: Path, expected_sha256: str, timeout: float = 60.0, progress: bool = False
+) -> np.ndarray:
+    """Download ``url`` to ``dest`` with pooch and verify its pixels; ``dest`` appears only when they match.
 
     The bytes go to ``dest.part`` first and are renamed after verification, so an interrupted or wrong
     download never leaves a file that a later load would take for the data.
 
     Args:
-        url: where to fetch (http, https or file URL).
+        url: where to fetch (http or https URL).
         dest: final path, e.g. ``<root>/train-volume.tif``.
         expected_sha256: the pixel checksum from :data:`FILES`.
         timeout: seconds to wait for the server.
+        progress: a progress bar while the bytes arrive.
 
     Returns:
         The verified 30 x 512 x 512 uint8 array.
@@ -191,15 +195,28 @@ def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 6
         CorruptFileError: the download is not the 30 x 512 x 512 uint8 stack.
         ChecksumError: the download decodes but its pixels differ from ``expected_sha256``.
     """
+    import pooch
+
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    part.unlink(missing_ok=True)  # pooch would take a leftover for the download
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # not pooch's advice to pin the byte hash: the pixels are what is checked
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as fh:
-            shutil.copyfileobj(response, fh, length=1 << 20)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        pooch.retrieve(
+            url,
+            known_hash=None,  # the pixel checksum below decides (the files' byte hashes are not known)
+            fname=part.name,
+            path=part.parent,
+            downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=progress),
+        )
+    except Exception as exc:  # noqa: BLE001 - requests and pooch raise many types for a failed download
         part.unlink(missing_ok=True)
         raise DataError(f"cannot download {url} for {dest.name}: {exc}") from exc
+    finally:
+        logger.setLevel(level)
     try:
         arr = read_stack(part, expected_sha256)
     except DataError as exc:
@@ -257,7 +274,7 @@ def download_isbi2012(
         for mirror in mirrors:
             url = mirror.url(name)
             try:
-                download_file(url, folder / name, FILES[name], timeout=timeout)
+                download_file(url, folder / name, FILES[name], timeout=timeout, progress=progress)
             except DataError as exc:
                 reasons.append(f"{mirror.name}: {type(exc).__name__}: {exc}")
                 continue

@@ -45,10 +45,11 @@ benchmarks: $(VENV)/.benchmarks
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 # ruff (configured in pyproject.toml): lint and formatting are checked, never changed, by `make lint`;
-# `make format` applies both.
+# `make format` applies both. `make lint` also checks the prose policy (scripts/lint_prose.py).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python scripts/lint_prose.py
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

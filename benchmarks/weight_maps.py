@@ -8,7 +8,8 @@ target is a ratio >= 20 at a difference < 1e-4.
 
 The baseline is the straightforward method as usually written (one full-image
 ``scipy.ndimage.distance_transform_edt`` per cell), given its best form: a running first/second minimum
-instead of sorting a K x H x W stack, so the ratio is not inflated by a weak baseline.
+instead of sorting a K x H x W stack, so the ratio is not inflated by a weak baseline. It lives in the
+package (``unet_repro.weights.per_cell_weight_map``), where notebook 02 checks the fast map against it too.
 
 Usage (from the checkout, with the data)::
 
@@ -25,29 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from unet_repro import weights as W
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "weight_maps.csv"
-
-
-def straightforward_weight_map(
-    label: np.ndarray, w0: float, sigma: float, class_weights: tuple[float, float]
-) -> np.ndarray:
-    """Eq. 2 with one full-image EDT per cell (the baseline)."""
-    cells, k = ndi.label(label > 0, structure=ndi.generate_binary_structure(2, 1))
-    d1 = np.full(label.shape, np.inf)
-    d2 = np.full(label.shape, np.inf)
-    for i in range(1, k + 1):
-        d = ndi.distance_transform_edt(cells != i)
-        np.minimum(d2, np.maximum(d1, d), out=d2)
-        np.minimum(d1, d, out=d1)
-    bg = cells == 0
-    out = np.where(bg, class_weights[0], class_weights[1])
-    if k >= 2:
-        out[bg] += w0 * np.exp(-((d1 + d2)[bg] ** 2) / (2 * sigma**2))
-    return out.astype(np.float32)
 
 
 def run(slices: list[int], repeats: int = 1, w0: float = 10.0, sigma: float = 5.0, verbose: bool = True) -> dict:
@@ -71,7 +53,7 @@ def run(slices: list[int], repeats: int = 1, w0: float = 10.0, sigma: float = 5.
             for which in order:
                 t0 = time.perf_counter()
                 if which == "base":
-                    ref = straightforward_weight_map(labels[z], w0, sigma, cw)
+                    ref = W.per_cell_weight_map(labels[z], w0, sigma, cw)
                     tb.append(time.perf_counter() - t0)
                 else:
                     got = W.border_weight_map(labels[z], w0, sigma, cw)

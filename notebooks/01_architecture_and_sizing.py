@@ -27,7 +27,7 @@
 # count, and the FLOPs of one tile. Then it asks which tile sizes are valid, how 572-pixel tiles cover a
 # 512x512 ISBI slice (the overlap-tile strategy of Fig. 2), and why the paper favours large tiles.
 
-# %%
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
 # On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
 # ships its own Jupyter front end, torch and most of the rest). Skipped when unet_repro already imports,
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
@@ -42,20 +42,25 @@ if "google.colab" in sys.modules:
         pip = [sys.executable, "-m", "pip", "install", "-q"]
         subprocess.run([*pip, f"unet-repro @ git+{REPOSITORY}@{TAG}"], check=True)
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-input"] jupyter={"source_hidden": true}
 profile = "ci"  # "ci" (minutes, CPU), "cpu" (about an hour, CPU), "paper" (the paper's configuration, GPU)
 out_dir = ""  # results folder; empty means results/ for ci, results/<profile>/ otherwise
 
-# %%
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
 from unet_repro.results import default_results_dir, save_figure, write_table
 
 RESULTS = default_results_dir(profile, out_dir)
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import Markdown, display
 
-from unet_repro import sizing
+from unet_repro import chapters, sizing
 from unet_repro.model import UNet, count_flops, trace_feature_maps
+
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
+# The chapter's summary: the cell under "What this means" writes it here once every number in it is computed.
+summary = display(Markdown("*The summary appears here once the notebook has run to its end.*"), display_id=True)
 
 # %% [markdown]
 # ## Fig. 1 by hand
@@ -174,7 +179,9 @@ write_table(tiles, "01_tile_sizes", RESULTS)
 tiles[tiles.input.isin([188, 284, 380, 476, 572, 668, 764])]
 
 # %%
-fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+by_input = tiles.set_index("input")
+r572, r188 = by_input.loc[TILE], by_input.loc[188]
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.9))
 ax[0].plot(tiles.input, tiles.efficiency, "o-", ms=3)
 ax[0].set(xlabel="input tile size (px)", ylabel="output pixels / input pixels", title="tile efficiency")
 ax[1].plot(tiles.input, tiles.mflops_per_output_pixel, "o-", ms=3, color="C1")
@@ -184,16 +191,19 @@ ax[1].set(
 for a in ax:
     a.axvline(TILE, color="grey", ls="--", lw=1)
     a.text(TILE + 6, 0.9, "paper: 572", color="grey", transform=a.get_xaxis_transform())
+fig.suptitle(
+    f"Large tiles waste less: a {TILE} tile predicts {r572.efficiency:.0%} of its input pixels, a 188 tile "
+    f"{r188.efficiency:.2%}, at {r188.mflops_per_output_pixel / r572.mflops_per_output_pixel:.0f}x the cost per pixel"
+)
 fig.tight_layout()
 save_figure(fig, "01_tile_efficiency", RESULTS)
 plt.show()
 plt.close(fig)
 
-r572 = tiles.set_index("input").loc[572]
 print(
     f"572 tile: {r572.efficiency:.1%} of the input pixels get a prediction, "
     f"{r572.mflops_per_output_pixel:.2f} MFLOPs per output pixel; a 188 tile: "
-    f"{tiles.set_index('input').loc[188].mflops_per_output_pixel:.0f} MFLOPs per output pixel"
+    f"{r188.mflops_per_output_pixel:.0f} MFLOPs per output pixel"
 )
 
 # %% [markdown]
@@ -245,8 +255,8 @@ for k, (y, x) in enumerate([(y, x) for y in starts for x in starts]):
 ax.set(
     xlim=(-b - 5, extent + b + 5),
     ylim=(extent + b + 5, -b - 5),
-    title=f"{len(starts) ** 2} input tiles of {TILE} (dashed) with {out} outputs (solid) on slice 0\n"
-    "(dotted: the 512x512 slice; everything outside it is mirrored)",
+    title=f"{len(starts) ** 2} tiles cover a 512x512 slice: inputs of {TILE} (dashed) around outputs of {out} "
+    f"(solid)\noverlapping by {out - (starts[1] - starts[0])} px; outside the slice (dotted) the input is mirrored",
 )
 save_figure(fig, "01_overlap_tile", RESULTS)
 plt.show()
@@ -303,5 +313,33 @@ variants_table
 # from zero-padded context. The bilinear variant has fewer parameters (its 1x1 convolutions replace the 2x2
 # up-convolutions); batch norm adds a scale and a shift per channel and drops the convolution biases.
 
-# %%
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
 print(f"tables written to {RESULTS}:", sorted(p.name for p in RESULTS.glob("01_*.csv")))
+
+# %% [markdown]
+# ## What this means
+#
+# Fig. 1 is fully determined by a handful of rules, and the model follows them: the layer sizes, the layer
+# count and the parameter count are the paper's network exactly, not an approximation of it (the README's
+# claims ledger lists this claim as *exact*). The tile arithmetic explains the paper's preference for large
+# tiles: a valid-padding network throws away a fixed border, so small tiles pay for context they never
+# predict. Whether that preference, or the variants above, changes what the network learns is not arithmetic:
+# notebook 06's primary study tests it, and the README's claims ledger keeps the status.
+
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
+display(Markdown(chapters.claims_markdown(chapters.read_primary(), ["small_tiles_batch4", "same_padding", "bilinear"])))
+summary.update(
+    Markdown(
+        chapters.summary_markdown(
+            f"(section 2, Fig. 1) that a network of {len(traced)} convolutional layers, unpadded, maps a {TILE}x{TILE} "
+            f"tile to a {sizing.output_size(TILE)}x{sizing.output_size(TILE)} segmentation; it prints no parameter "
+            "count.",
+            f"the same network derived by hand and counted in the torch model, layer by layer: {len(traced)} layers, "
+            f"{total_model:,} parameters, {flops_torch / 1e9:.1f} GFLOPs per {TILE} tile, a {sizing.border(TILE)}-px "
+            f"border lost per side. Valid tiles are {valid[0]}, {valid[1]}, ... (every 16 px); a {TILE} tile predicts "
+            f"{r572.efficiency:.0%} of its input, and {overlap.tiles[0]} tiles cover a 512x512 ISBI slice.",
+            "the paper's network itself (64 base channels), counted, not run: nothing trained (ISBI slice 0 only "
+            "illustrates the tiling).",
+        )
+    )
+)

@@ -128,6 +128,28 @@ def test_random_instances_match_brute_force(seed):
     assert np.abs(got - exp).max() < ACC
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_package_per_cell_reference_matches_brute_force(seed):
+    """W.per_cell_weight_map (notebook 02's and the benchmark's reference) is eq. 2 exactly, cut-off or not."""
+    rng = np.random.default_rng(100 + seed)
+    h, w = int(rng.integers(20, 45)), int(rng.integers(20, 45))
+    lab = random_instances(rng, h, w, int(rng.integers(3, 12)))
+    cells = W.label_cells(lab, instances=True)[0]
+    sigma = float(rng.choice([2.0, 5.0, 12.0]))
+    got = W.per_cell_weight_map(lab, w0=10.0, sigma=sigma, class_weights=(1.7, 0.6), instances=True)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, brute_force_map(cells, 10.0, sigma, (1.7, 0.6)), rtol=0, atol=1e-9)
+
+
+def test_package_per_cell_reference_on_an_isbi_slice(isbi):
+    label = isbi.train_labels[3]
+    cells, k = cells_of(label)
+    cw = W.class_balance(label)
+    ref = W.per_cell_weight_map(label)  # the slice's own balance, as border_weight_map defaults to
+    np.testing.assert_allclose(ref, reference_map(cells, k, 10.0, 5.0, cw), rtol=0, atol=1e-12)
+    assert np.abs(W.border_weight_map(label).astype(np.float64) - ref).max() < ACC
+
+
 def test_instance_ids_are_cells_even_when_touching():
     """Two instances that touch are two cells (a binary reading would merge them into one)."""
     lab = np.zeros((20, 30), np.uint16)

@@ -30,7 +30,8 @@ tol = 1e-5; :func:`cutoff_distance`), so a cell farther than R from a pixel neve
 ``d1`` and ``d2`` exactly wherever they matter. Where a pixel's true ``d1 + d2`` exceeds R the computed
 ``d1 + d2`` is at least as large (or infinite), so the term is off by less than ``tol``. The map is
 therefore within ``tol`` (plus float32 rounding, ~1e-6) of the exact eq. 2 everywhere;
-``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, and
+``tests/test_weights.py`` checks this against a per-cell reference on real ISBI slices, notebook 02 against
+:func:`per_cell_weight_map` (the exact map, one distance transform per cell), and
 ``benchmarks/weight_maps.py`` measures the speed against one full-image transform per cell and writes it to
 ``results/benchmarks/weight_maps.csv`` (the one place that speed figure is kept).
 """
@@ -56,6 +57,7 @@ __all__ = [
     "cutoff_distance",
     "border_distances",
     "border_weight_map",
+    "per_cell_weight_map",
     "weight_maps",
     "separation_borders",
 ]
@@ -124,6 +126,19 @@ def _check_params(w0: float, sigma: float) -> None:
         raise ValueError(f"sigma must be a finite number > 0 in pixels (the paper uses 5), got {sigma!r}")
 
 
+def _class_weights(label: np.ndarray, class_weights: tuple[float, float] | None) -> tuple[float, float]:
+    """``class_weights`` checked, or the slice's own :func:`class_balance` when it is None."""
+    if class_weights is None:
+        class_weights = class_balance(label)
+    try:
+        w_mem, w_cell = (float(v) for v in class_weights)
+    except (TypeError, ValueError):
+        raise ValueError(f"class_weights must be a pair (w_membrane, w_cell), got {class_weights!r}") from None
+    if not (math.isfinite(w_mem) and math.isfinite(w_cell) and w_mem >= 0 and w_cell >= 0):
+        raise ValueError(f"class_weights must be finite and >= 0, got {class_weights!r}")
+    return w_mem, w_cell
+
+
 # ---------------------------------------------------------------------------------------- weight maps
 def border_weight_map(
     label: np.ndarray,
@@ -157,14 +172,7 @@ def border_weight_map(
     label = _as_label(label, (2,))
     _check_params(w0, sigma)
     cells, k = label_cells(label, instances)  # first: a label that is no label fails with that message
-    if class_weights is None:
-        class_weights = class_balance(label)
-    try:
-        w_mem, w_cell = (float(v) for v in class_weights)
-    except (TypeError, ValueError):
-        raise ValueError(f"class_weights must be a pair (w_membrane, w_cell), got {class_weights!r}") from None
-    if not (math.isfinite(w_mem) and math.isfinite(w_cell) and w_mem >= 0 and w_cell >= 0):
-        raise ValueError(f"class_weights must be finite and >= 0, got {class_weights!r}")
+    w_mem, w_cell = _class_weights(label, class_weights)
     background = cells == 0
     out = np.where(background, w_mem, w_cell)  # float64
     if k >= 2 and w0 > 0:
@@ -174,6 +182,46 @@ def border_weight_map(
         near = background & (s <= r)
         out[near] += w0 * np.exp(-(s[near] ** 2) / (2.0 * sigma * sigma))
     return out.astype(np.float32)
+
+
+def per_cell_weight_map(
+    label: np.ndarray,
+    w0: float = 10.0,
+    sigma: float = 5.0,
+    class_weights: tuple[float, float] | None = None,
+    *,
+    instances: bool | None = None,
+) -> np.ndarray:
+    """Eq. 2 (section 3) the straightforward way: one full-image distance transform per cell, no cut-off.
+
+    Hand-written on purpose: it is the reference that :func:`border_weight_map` is checked against (notebook
+    02, ``benchmarks/weight_maps.py``), so it shares nothing with the fast path but the cells
+    (:func:`label_cells`): no cut-off radius, no windows, no numba kernel; only
+    ``scipy.ndimage.distance_transform_edt`` of the whole slice for every cell, and a running first and
+    second minimum per pixel (the method at its best, so that the speed comparison does not flatter the fast
+    path). Slow, one transform per cell: for checks and benchmarks, not for training.
+
+    Args:
+        label, w0, sigma, class_weights, instances: as in :func:`border_weight_map`.
+
+    Returns:
+        float64 (H, W): the exact eq. 2, with the conventions of :func:`border_weight_map`.
+    """
+    label = _as_label(label, (2,))
+    _check_params(w0, sigma)
+    cells, k = label_cells(label, instances)
+    w_mem, w_cell = _class_weights(label, class_weights)
+    d1 = np.full(label.shape, np.inf)
+    d2 = np.full(label.shape, np.inf)
+    for i in range(1, k + 1):
+        d = ndi.distance_transform_edt(cells != i)
+        np.minimum(d2, np.maximum(d1, d), out=d2)  # the old first becomes second, or d competes for it
+        np.minimum(d1, d, out=d1)
+    background = cells == 0
+    out = np.where(background, w_mem, w_cell)
+    if k >= 2 and w0 > 0:
+        out[background] += w0 * np.exp(-((d1 + d2)[background] ** 2) / (2.0 * sigma * sigma))
+    return out
 
 
 def _cache_key(

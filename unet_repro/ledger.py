@@ -19,6 +19,8 @@ import pandas as pd
 from .primary import HELPS, HURTS, PENDING
 
 __all__ = [
+    "METRIC_LABELS",
+    "status_of",
     "claims_ledger",
     "ledger_markdown",
     "read_ledger",
@@ -28,7 +30,7 @@ __all__ = [
     "update_readme",
 ]
 
-_LABEL = {
+METRIC_LABELS = {
     "pixel_error": "pixel",
     "warping_error": "warping",
     "rand_error": "Rand",
@@ -37,7 +39,9 @@ _LABEL = {
 }
 
 
-def _status(row: pd.Series) -> str:
+def status_of(row: pd.Series) -> str:
+    """A primary claim's status in the ledger's words: pending, confirmed or contradicted at our scale, or no
+    effect detected at our scale (``row``: a row of :func:`unet_repro.primary.primary_table`)."""
     if row["verdict"].startswith(PENDING):
         return row["verdict"]
     if row["verdict"] in (HELPS, HURTS):
@@ -71,11 +75,11 @@ def claims_ledger(primary: pd.DataFrame, architecture: pd.DataFrame, evaluation:
             "evidence": "notebook 01, `results/01_architecture.csv`",
         },
         {
-            "claim": "paper 3.3, Table 1: " + ", ".join(f"{_LABEL[m]} {paper[m]:g}" for m in table1),
+            "claim": "paper 3.3, Table 1: " + ", ".join(f"{METRIC_LABELS[m]} {paper[m]:g}" for m in table1),
             "tested as": "not at the paper's scale (64 channels, 10 hours on a GPU); the challenge's test labels are "
             "secret",
             "status": "not tested",
-            "effect": "ours, test block: " + ", ".join(f"{_LABEL[m]} {ours[m]:.3g}" for m in table1),
+            "effect": "ours, test block: " + ", ".join(f"{METRIC_LABELS[m]} {ours[m]:.3g}" for m in table1),
             "scale": ours["source"].split("(")[-1].rstrip(")"),
             "evidence": "notebooks 04-05, `results/05_evaluation.csv`",
         },
@@ -86,8 +90,8 @@ def claims_ledger(primary: pd.DataFrame, architecture: pd.DataFrame, evaluation:
             {
                 "claim": r["source"],
                 "tested as": f"{r['change']}: expected to {r['expect'].removesuffix('s')}",
-                "status": _status(r),
-                "effect": f"{_LABEL[metric]} {r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+                "status": status_of(r),
+                "effect": f"{METRIC_LABELS[metric]} {r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
                 f"{r['n_pairs']} seed pairs",
                 "scale": r["scale"],
                 "evidence": "notebook 06, `results/06_primary.csv`",

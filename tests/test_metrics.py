@@ -118,6 +118,56 @@ def test_single_metric_functions_agree_with_evaluate(case):
     assert M.isbi2012_scores(prob, lab).keys() == {"pixel_error", "warping_error", "rand_error", "v_rand", "v_info"}
 
 
+SCORE_KEYS = ("pixel_error", "warping_error", "rand_error", "v_rand", "v_info")
+
+
+@pytest.mark.parametrize("case", ["syn_soft_blur1", ISBI_CASE], indirect=True)
+@pytest.mark.parametrize("first", [0, 4, 7])
+def test_scores_at_reads_each_metric_at_its_given_threshold(case, first):
+    """Each metric at its own fixed threshold (a different one per metric, written to one decimal as a
+    reader would) gives the Java's per-threshold value there, not the best one."""
+    case, prob, _, ev = case
+    pt = case["per_threshold"]
+    index = {key: (first + k) % 10 for k, key in enumerate(SCORE_KEYS)}  # warping tried only 0.0 .. 0.9
+    got = ev.scores_at({key: round(pt["thresholds"][i], 1) for key, i in index.items()})
+    i = index
+    expected = {
+        "pixel_error": 1.0 - pt["pixel_fscore"][i["pixel_error"]],
+        "warping_error": (pt["warping_splits"][i["warping_error"]] + pt["warping_mergers"][i["warping_error"]])
+        / prob.size,
+        "rand_error": 1.0 - pt["rand_fscore"][i["rand_error"]],
+        "v_rand": pt["v_rand"][i["v_rand"]],
+        "v_info": pt["v_info"][i["v_info"]],
+    }
+    assert list(got) == list(SCORE_KEYS)
+    for key in SCORE_KEYS:
+        assert abs(got[key] - expected[key]) <= TOL, f"{case['name']} {key} at index {i[key]}: {got[key]!r}"
+
+
+@pytest.mark.parametrize("case", NAMES, indirect=True)
+def test_scores_at_the_best_thresholds_are_the_scores(case):
+    _, _, _, ev = case
+    assert ev.scores_at(ev.best_thresholds()) == ev.scores()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"v_info": None}, "one threshold for each"),
+        ({"dice": 0.5}, "one threshold for each"),
+        ({"pixel_error": 0.05}, "pixel_error was not scored at threshold 0.05"),
+        ({"warping_error": 1.0}, "warping_error was not scored at threshold 1.0"),
+    ],
+)
+def test_scores_at_refuses_thresholds_that_were_not_tried(change, match):
+    with np.load(VECTORS / "syn_merge.npz") as z:
+        ev = M.evaluate(z["proposal"], z["label"])
+    thresholds = {**ev.best_thresholds(), **change}
+    thresholds = {k: v for k, v in thresholds.items() if v is not None}
+    with pytest.raises(ValueError, match=match):
+        ev.scores_at(thresholds)
+
+
 def test_thresholds_are_the_java_doubles(expected):
     assert list(M.THRESHOLDS) == expected["cases"][0]["per_threshold"]["thresholds"]
     assert len(M.WARPING_THRESHOLDS) == 10 and M.WARPING_THRESHOLDS[-1] == 0.8999999999999999

@@ -205,6 +205,26 @@ def test_prose_quotes_the_ci_recipe_trials():
     assert n == words[len(trials)]
 
 
+def test_prose_quotes_the_fixed_threshold_table():
+    """ "each reported metric takes its best threshold ... on the block it is scored on" and "the `ci` model's test
+    pixel error is 0.0610 and its Rand error 0.327 (0.0610 and 0.315 at the test block's own best thresholds"
+    quote results/04_fixed_thresholds.csv (notebook 04)."""
+    table = _table("04_fixed_thresholds.csv")
+    best = table[table.thresholds_from.str.startswith("test")].iloc[0]
+    fixed = table[table.thresholds_from.str.startswith("validation")].iloc[0]
+    prose = " ".join(_readme().split())
+    assert "each reported metric takes its best threshold (of 0.0, 0.1, ..., 1.0) on the block it is scored on" in prose
+    found = re.search(
+        r"the `ci` model's test pixel error is (\S+) and its Rand error (\S+) \((\S+) and (\S+) at the test block's "
+        r"own best thresholds",
+        prose,
+    )
+    assert found, "the README should quote the ci model's test scores at thresholds fixed on the validation block"
+    values = [fixed.pixel_error, fixed.rand_error, best.pixel_error, best.rand_error]
+    for quoted, value in zip(found.groups(), values, strict=True):
+        assert quoted == _as_printed(quoted, float(value)), f"README says {quoted}, the table gives {value}"
+
+
 def test_notebook_table_quotes_the_architecture_table():
     arch = _table("01_architecture.csv")
     convs = int(arch.layer.str.startswith(("conv", "upconv")).sum())

@@ -6,7 +6,12 @@ three contiguous blocks (neighbouring sections are nearly identical, so a block,
 
 - **train**: slices 0-19 while a choice is being made (learning rate, schedule, step count, recipe);
 - **validation**: slices 20-24, the only block any choice looks at;
-- **test**: slices 25-29, looked at by no choice; every reported number comes from here.
+- **test**: slices 25-29, looked at by no choice but the one below; every reported number comes from here.
+
+One choice is the exception: each reported metric takes its best threshold (0.0, 0.1, ..., 1.0) on the
+block it is scored on, as the ISBI challenge server did for Table 1 of the paper, so a test number's
+threshold comes from the test block. Notebook 04 also scores the final model at thresholds fixed on the
+validation block (``results/04_fixed_thresholds.csv``, via ``unet_repro.metrics.Evaluation.scores_at``).
 
 Final models of a profile may train on 0-24 (train + validation) once their recipe is fixed; the test
 block is never trained on. Slice 24 and slice 25 are neighbours (about 50 nm apart in the EM stack), so a

@@ -33,6 +33,7 @@ format: 1 - membrane probability), ``label`` is 0 = membrane, >0 = cell; both (H
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,53 @@ class Evaluation:
             "v_rand": self.v_rand.best_threshold,
             "v_info": self.v_info.best_threshold,
         }
+
+    def scores_at(self, thresholds: Mapping[str, float]) -> dict[str, float]:
+        """The five numbers of :meth:`scores`, each read at a given threshold instead of its best one.
+
+        The challenge server (and :meth:`scores`) takes every metric at its best threshold on the slices it
+        scores (section 3.3, Table 1). Thresholds fixed beforehand, e.g. the best ones of another block,
+        ``test.scores_at(validation.best_thresholds())``, score a block without choosing anything on it.
+
+        Args:
+            thresholds: metric name -> threshold, for exactly the five keys of :meth:`scores`. Each must be
+                one of the thresholds its curve tried (:data:`THRESHOLDS`; :data:`WARPING_THRESHOLDS`, up to
+                0.9, for the warping error), to within 1e-9, so ``0.3`` finds ``0.30000000000000004``.
+
+        Returns:
+            ``pixel_error``, ``warping_error``, ``rand_error``, ``v_rand``, ``v_info`` at those thresholds.
+
+        Raises:
+            ValueError: a metric missing or unknown, or a threshold its curve did not try.
+        """
+        curves: dict[str, FScoreCurve | WarpingCurve] = {
+            "pixel_error": self.pixel,
+            "warping_error": self.warping,
+            "rand_error": self.rand,
+            "v_rand": self.v_rand,
+            "v_info": self.v_info,
+        }
+        if set(thresholds) != set(curves):
+            raise ValueError(
+                f"scores_at needs one threshold for each of {', '.join(curves)}; got {', '.join(thresholds) or 'none'} "
+                "(pass e.g. another Evaluation's best_thresholds())"
+            )
+        out: dict[str, float] = {}
+        for name, curve in curves.items():
+            tried = np.asarray(curve.thresholds, dtype=np.float64)
+            hits = np.flatnonzero(np.abs(tried - float(thresholds[name])) <= 1e-9)
+            if hits.size == 0:
+                raise ValueError(
+                    f"{name} was not scored at threshold {thresholds[name]!r}; choose one of "
+                    f"{', '.join(f'{t:.1f}' for t in tried)}"
+                )
+            i = int(hits[0])
+            if isinstance(curve, WarpingCurve):
+                out[name] = float(curve.error[i])
+            else:
+                f = float(curve.fscore[i])
+                out[name] = 1.0 - f if name in ("pixel_error", "rand_error") else f
+        return out
 
 
 def evaluate(prob_cell: np.ndarray, label: np.ndarray, *, threads: int | None = None) -> Evaluation:

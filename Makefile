@@ -17,7 +17,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 PROFILE ?= ci
 
-.PHONY: reproduce test test-fast benchmarks lint format sync clean
+.PHONY: reproduce test test-fast benchmarks lint format sync readme clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ format: $(VENV)/.installed
 sync: $(VENV)/.installed
 	$(VENV)/bin/jupytext --update --to ipynb notebooks/[0-9][0-9]_*.py
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb
+
+# The README's blocks with numbers (claims ledger, paper vs ours, exploratory ablations, study cost), written
+# from the committed tables in results/ (a test checks the README equals what this writes).
+readme: $(VENV)/.installed
+	$(VENV)/bin/python -m unet_repro.readme README.md results
 
 clean:
 	rm -rf build $(VENV)

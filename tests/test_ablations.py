@@ -327,19 +327,21 @@ def test_the_cheapest_committed_run_reruns_within_the_seed_study(isbi, tmp_path)
             assert abs(got - want) <= tol[m], f"{rec['run_id']} {block} {m}: {got} vs recorded {want} (tol {tol[m]})"
 
 
-def test_update_readme_rewrites_only_the_marked_block(study, tmp_path):
-    table = A.ablation_table(study)
-    table.to_csv(csv := tmp_path / "t.csv", index=False, float_format="%.10g")
+def test_readme_block_rewrites_only_what_lies_between_its_markers(study, tmp_path):
+    """``python -m unet_repro.readme`` writes each block with ``results.write_between``."""
+    from unet_repro.results import write_between
+
+    table = A.readme_table(A.ablation_table(study))
     readme = tmp_path / "README.md"
     start, end = A.README_MARKERS
     readme.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
-    assert A.update_readme(readme, csv) and not A.update_readme(readme, csv)
+    assert write_between(readme, A.README_MARKERS, table) and not write_between(readme, A.README_MARKERS, table)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
-    assert A.readme_table(pd.read_csv(csv)) in text and "+0.0210 [" in text
+    assert table in text and "+0.0210 [" in text
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(ValueError, match="lacks the lines"):
-        A.update_readme(tmp_path / "bare.md", csv)
+        write_between(tmp_path / "bare.md", A.README_MARKERS, table)
 
 
 def test_readme_row_of_a_change_with_one_seed_pair_says_so():

@@ -87,7 +87,7 @@ def test_prose_quotes_the_ci_recipe_trials():
     trials, ci = _table("04_ci_recipe.csv"), profile_config("ci")
     words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
     lr, n = re.search(
-        r"Adam at learning rate (\S+), no augmentation\) is the best\s+of\s+(\w+) trials", _readme()
+        r"Adam at learning rate (\S+), no augmentation\) is the best of (\w+) trials", " ".join(_readme().split())
     ).groups()
     assert float(lr) == ci.lr == trials.lr.iloc[0] and ci.optimizer == "adam" and not ci.augment
     assert n == words[len(trials)]
@@ -136,7 +136,7 @@ def test_readme_lists_every_notebook_with_a_colab_link():
 def test_seed_spread_quoted_in_prose_matches_the_seed_study_table():
     """The README's sentence on how Rand and pixel error move with the seed quotes results/04_seed_study.csv."""
     spread = _table("04_seed_study.csv").set_index("metric")
-    text = _readme()
+    text = " ".join(_readme().split())
     n = int(spread["n_seeds"].min())
     for metric, fmt in (("rand_error", "{:.3f}"), ("pixel_error", "{:.4f}")):
         lo, hi = fmt.format(spread.loc[metric, "min"]), fmt.format(spread.loc[metric, "max"])

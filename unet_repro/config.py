@@ -30,18 +30,15 @@ import torch
 
 from . import data as data_mod
 from .model import UNetConfig
-from .pipeline import AMP_MODES
+from .options import AMP_MODES, AUGMENT_MODES, OPTIMIZERS, PROFILES, SCHEDULES, TTA_MODES
 from .sizing import check_input_size
 
 if TYPE_CHECKING:
     from .augment import Augmenter
-    from .inference import TTA
+    from .options import TTA
 
-#: Values of ``TrainConfig.augment``: all of section 3.1, none of it, or one of its two parts.
-AUGMENT_MODES = (True, False, "no_elastic", "elastic_only")
 
 __all__ = [
-    "AUGMENT_MODES",
     "PAPER",
     "PROFILE_CONFIGS",
     "TrainConfig",
@@ -145,11 +142,11 @@ class TrainConfig:
             raise ValueError(f"augment must be true, false, 'no_elastic' or 'elastic_only', got {self.augment!r}")
         if self.iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {self.iterations}")
-        if self.lr_schedule not in ("constant", "cosine", "poly"):
+        if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be 'constant', 'cosine' or 'poly', got {self.lr_schedule!r}")
-        if self.optimizer not in ("sgd", "adam"):
+        if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be 'sgd' (paper) or 'adam', got {self.optimizer!r}")
-        if self.tta not in ("none", "rot4", "d4"):
+        if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be 'none', 'rot4' or 'd4', got {self.tta!r}")
 
     def with_tile(self, tile: int) -> TrainConfig:
@@ -249,8 +246,8 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
 
 def profile_config(profile: str, **overrides: Any) -> TrainConfig:
     """The configuration of a profile, with fields overridden (e.g. ``iterations=10``)."""
-    if profile not in PROFILE_CONFIGS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_CONFIGS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     return dataclasses.replace(PROFILE_CONFIGS[profile], **overrides)
 
 

@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .options import TTA_MODES
 from .protocol import PROTOCOL, check_training_slices
 
 if TYPE_CHECKING:
-    from .inference import TTA
+    from .options import TTA
 
-__all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "read_toml", "TTA_MODES"]
+__all__ = ["SweepError", "RunSpec", "Grid", "load_grid", "read_toml"]
 
-TTA_MODES = ("none", "rot4", "d4")
 _RUNNER_KEYS = {"name", "tta_modes", "seeds"}
 #: a pre-registered study's claims and rule, read by the analysis (:mod:`unet_repro.study`), not by the runs
 _REGISTRATION_KEYS = {"rule", "claim"}

@@ -33,18 +33,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from .data import normalize_image
+from .options import TTA
 from .sizing import UNetConfig, tile_layout
 
 __all__ = [
     "SEAM_BAND",
-    "TTA",
     "seam_report",
     "TTA_TRANSFORMS",
     "normalize_image",
@@ -55,7 +54,6 @@ __all__ = [
     "predict_stack",
 ]
 
-TTA = Literal["none", "rot4", "d4"]
 
 #: name -> list of (k rotations by 90 degrees, flip) applied to the input; the inverse is applied to the output.
 TTA_TRANSFORMS: dict[str, list[tuple[int, bool]]] = {

@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["AMP_MODES", "resolve_amp", "check_training_arrays", "Batch", "TileSource", "LossBuffer", "StepRunner"]
+from .options import AMP_MODES
 
-#: the values of ``TrainConfig.amp``.
-AMP_MODES = ("off", "bf16", "fp16", "auto")
+__all__ = ["resolve_amp", "check_training_arrays", "Batch", "TileSource", "LossBuffer", "StepRunner"]
 
 
 def resolve_amp(amp: str | bool, device: torch.device | str) -> tuple[torch.dtype | None, bool]:

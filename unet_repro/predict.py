@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .inference import TTA
+    from .options import TTA
 
 __all__ = ["predict_file", "main"]
 
@@ -102,6 +102,7 @@ def predict_file(
 def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.predict") -> int:
     """Entry point of ``python -m unet_repro.predict`` (and ``unet-repro predict``); 2 on bad input."""
     from .cli import command_parser, device_name, guarded, output_file, positive_int
+    from .options import AMP_MODES, TTA_MODES
 
     p = command_parser(prog, "Overlap-tile U-Net prediction -> 32-bit float TIFF, 1 = cell.")
     p.add_argument("--model", required=True, help="model.pt written by python -m unet_repro.train")
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     p.add_argument(
         "--tta",
         default="none",
-        choices=["none", "rot4", "d4"],
+        choices=TTA_MODES,
         help="test-time augmentation: none, rot4 (4 rotations), d4 (4 rotations x flip)",
     )
     p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     )
     p.add_argument(
         "--amp",
-        choices=["off", "bf16", "fp16", "auto"],
+        choices=AMP_MODES,
         help="mixed precision (default: as the model was trained; auto is fp32 on a CPU)",
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads (>= 1)")

@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import DEFAULT_PROFILE, PROFILES, Check, compare_tables, repo_root
+from .options import DEFAULT_PROFILE, PROFILES
+from .results import Check, compare_tables, repo_root
 
 __all__ = ["NotebookRun", "find_notebooks", "run_notebook", "publishable_notebook", "main"]
 

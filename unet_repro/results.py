@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .options import DEFAULT_PROFILE, PROFILES
+
 __all__ = [
     "Stochastic",
     "Check",
@@ -38,12 +40,7 @@ __all__ = [
     "default_results_dir",
     "save_figure",
     "write_between",
-    "DEFAULT_PROFILE",
-    "PROFILES",
 ]
-
-DEFAULT_PROFILE = "ci"
-PROFILES = ("ci", "cpu", "paper")
 
 
 @dataclass(frozen=True)

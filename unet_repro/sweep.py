@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .grid import TTA_MODES, Grid, RunSpec, SweepError, load_grid
+from .grid import Grid, RunSpec, SweepError, load_grid
 from .protocol import PROTOCOL
 
 # Re-exported: the grid (unet_repro.grid) is read through this module by notebooks and tests.
@@ -42,7 +42,6 @@ __all__ = [
     "SweepError",
     "RunSpec",
     "Grid",
-    "TTA_MODES",
     "load_grid",
     "code_commit",
     "pending",

@@ -41,7 +41,7 @@ from .config import (
 )
 from .inference import predict_stack, resolve_device
 from .model import UNet
-from .pipeline import AMP_MODES
+from .options import AMP_MODES, DEFAULT_PROFILE, OPTIMIZERS, PROFILES, SCHEDULES, TTA_MODES
 from .tiles import TileSampler, prepare_data
 
 __all__ = [
@@ -301,18 +301,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
     )
 
     p = command_parser(prog, __doc__.split("\n")[0])
-    p.add_argument("--profile", default="ci", choices=list(PROFILE_CONFIGS))
+    p.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     p.add_argument("--out", default="", type=output_folder, help="output folder (default: build/runs/<profile>/)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--device", default="auto", type=device_name, help="auto (CUDA when present), cpu, cuda[:N], mps")
     p.add_argument("--iterations", type=nonnegative_int)
     p.add_argument("--lr", type=positive_float)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine", "poly"])
-    p.add_argument("--optimizer", choices=["sgd", "adam"], help="sgd is the paper's")
+    p.add_argument("--lr-schedule", choices=SCHEDULES)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd is the paper's")
     p.add_argument("--base-channels", type=positive_int)
     p.add_argument("--tile", type=positive_int, help="input tile side, a valid size (572 in the paper)")
     p.add_argument("--seed", type=nonnegative_int)
-    p.add_argument("--tta", choices=["none", "rot4", "d4"])
+    p.add_argument("--tta", choices=TTA_MODES)
     p.add_argument(
         "--amp",
         choices=list(AMP_MODES),

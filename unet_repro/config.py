@@ -128,7 +128,7 @@ class TrainConfig:
     tta: TTA = "d4"
 
     def __post_init__(self) -> None:
-        if isinstance(self.amp, bool):  # the earlier on/off switch meant bf16
+        if isinstance(self.amp, bool):  # True/False are accepted as bf16/off
             object.__setattr__(self, "amp", "bf16" if self.amp else "off")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
@@ -220,9 +220,8 @@ PROFILE_CONFIGS: dict[str, TrainConfig] = {
     # 0.001), with 4 times its channels and the changes that helped on the study's *validation* block and
     # hurt nothing there (notebook 06, "What the cpu profile takes from the study", checks this list): Adam
     # instead of SGD, elastic deformation as the only augmentation, same padding with bilinear up-sampling
-    # (384 tiles, one-pass prediction), averaging over the 8 rotations/flips. 2200 steps: 1.28 s a step
-    # measured over 15 steps on the 2-core machine, so about 47 minutes of training; its first full run took
-    # 47.2 minutes (results/cpu/04_training.csv) and `make reproduce PROFILE=cpu` 53 minutes in all.
+    # (384 tiles, one-pass prediction), averaging over the 8 rotations/flips. 2200 steps: under an hour of
+    # training on 2 CPU cores (the measured time is in results/cpu/04_training.csv).
     "cpu": dataclasses.replace(
         PAPER,
         profile="cpu",

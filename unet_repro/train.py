@@ -282,12 +282,6 @@ def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch
     (result.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def _parse_slices(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    return tuple(int(t) for t in text.split(","))
-
-
 def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.train") -> int:
     """``python -m unet_repro.train --profile ci|cpu|paper --out DIR [--resume]``; 2 on bad input."""
     from .cli import (

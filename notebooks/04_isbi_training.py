@@ -62,7 +62,7 @@ device = "auto"  # "auto" (CUDA when present), "cpu", "cuda"
 iterations = 0  # 0: the profile's step count; benchmarks/gpu_paper.sh passes fewer when its time budget is short
 
 # %%
-from unet_repro.results import default_results_dir, save_figure, write_table
+from unet_repro.results import default_results_dir, provenance, save_figure, write_table
 from unet_repro.study import seed_study_kinds
 
 RESULTS = default_results_dir(profile, out_dir)
@@ -228,7 +228,7 @@ print(cfg)
 dev = resolve_device(device)
 summary_path = RUN / "metrics.json"
 if is_finished_run(cfg, RUN):
-    print("a finished run of this configuration is in", RUN, "- reusing it")
+    print("a finished run of this configuration is reused:", provenance(RUN))
     model = load_model(RUN / "model.pt", dev)
 else:
     result = train(cfg, RUN, resume=True, isbi=isbi, device=device, progress=progress_enabled())

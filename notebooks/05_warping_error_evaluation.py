@@ -68,7 +68,7 @@ from scipy import ndimage
 
 from unet_repro import metrics as M
 from unet_repro.data import load_isbi2012, split_train_heldout
-from unet_repro.results import repo_root
+from unet_repro.results import provenance, repo_root
 from unet_repro.runs import ensure_run, run_folder
 
 data = load_isbi2012()
@@ -285,6 +285,7 @@ import tifffile
 
 heldout_prob = tifffile.imread(prob_path)
 heldout_labels = data.train_labels[held]
+print(provenance(prob_path.parent))
 print(f"{prob_path}: {heldout_prob.dtype} {heldout_prob.shape}; labels: slices {held}")
 
 t0 = time.perf_counter()

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from unet_repro.protocol import PROTOCOL, Protocol, check_training_slices
-from unet_repro.sweep import Grid, SweepError, code_commit, load_grid, pending, run_sweep
+from unet_repro.results import code_commit
+from unet_repro.sweep import Grid, SweepError, load_grid, pending, run_sweep
 
 # Tiny runs: 2 channels, 188-px training tiles, 2 steps; the 572 evaluation tile keeps prediction cheap.
 TINY = dict(base_channels=2, tile=188, eval_tile=572, iterations=2, checkpoint_every=0, threads=1)

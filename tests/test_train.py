@@ -109,6 +109,11 @@ def test_two_runs_identical_and_outputs(isbi, tmp_path):
     from unet_repro.metrics import pixel_error  # the summary scores the written map against the held-out labels
 
     assert summary["heldout_pixel_error"] == pytest.approx(pixel_error(prob, isbi.train_labels[25:30]), abs=1e-12)
+    # where the run came from: the commit, when it finished, a hash of its configuration (notebooks print it)
+    from unet_repro.results import code_commit, provenance
+
+    assert summary["commit"] == code_commit() and summary["finished"].startswith("20")
+    assert len(summary["config_sha256"]) == 64 and summary["config_sha256"][:12] in provenance(out)
 
     # a finished run is recognised (notebook 04 reuses it), but only for exactly its configuration
     assert T.is_finished_run(_tiny(), out) and T.is_finished_run(_tiny(checkpoint_every=3), out)

@@ -21,6 +21,7 @@ This module imports no torch.
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ __all__ = [
     "default_results_dir",
     "save_figure",
     "write_between",
+    "code_commit",
+    "provenance",
 ]
 
 
@@ -246,3 +249,35 @@ def write_between(path: str | Path, markers: tuple[str, str], body: str) -> bool
     new = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
     path.write_text(new)
     return new != text
+
+
+def code_commit() -> str | None:
+    """The git commit of this package's source (``+dirty`` when its tracked files differ); None outside git."""
+    here = str(Path(__file__).resolve().parent)
+    try:
+        git = ["git", "-C", here]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def provenance(run: str | Path) -> str:
+    """Where a finished run came from, in one line: its profile, when and at which commit it was trained, and
+    a hash of its configuration (from the run's ``metrics.json``; "not recorded" for runs that predate it)."""
+    import json
+
+    summary = json.loads((Path(run) / "metrics.json").read_text())
+    commit = summary.get("commit") or "not recorded"
+    return (
+        f"run {run}: profile {summary.get('profile')}, trained {summary.get('finished', 'at a time not recorded')}"
+        f" at commit {commit[:12]}, config sha256 {str(summary.get('config_sha256', 'not recorded'))[:12]}, "
+        f"{summary.get('iterations')} steps in {summary.get('train_seconds', 0) / 60:.1f} min"
+    )

@@ -27,7 +27,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import subprocess
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +35,7 @@ from typing import Any
 
 from .grid import Grid, RunSpec, SweepError, load_grid
 from .protocol import PROTOCOL
+from .results import code_commit
 
 # Re-exported: the grid (unet_repro.grid) is read through this module by notebooks and tests.
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "RunSpec",
     "Grid",
     "load_grid",
-    "code_commit",
     "pending",
     "run_one",
     "run_sweep",
@@ -75,24 +74,6 @@ def _finished(runs_dir: Path, spec: RunSpec) -> bool:
     if rec.get("status") == "diverged":
         return True
     return rec.get("status") == "ok" and set(spec.tta_modes) <= set(rec.get("metrics", {}).get("test", {}))
-
-
-def code_commit() -> str | None:
-    """The git commit of this package's source (``+dirty`` when its tracked files differ); None outside git."""
-    here = str(Path(__file__).resolve().parent)
-    try:
-        git = ["git", "-C", here]
-        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30)
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no", "--", "."],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _device_name(device: Any) -> str:

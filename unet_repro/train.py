@@ -18,11 +18,13 @@ The training loop is hand-written (no Lightning / Ignite) because it is short an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ import torch
 
 from . import checkpoint
 from . import data as data_mod
-from .checkpoint import is_finished_run, load_model, save_model
+from .checkpoint import config_dict, is_finished_run, load_model, save_model
 from .config import (
     PAPER,
     PROFILE_CONFIGS,
@@ -42,6 +44,7 @@ from .config import (
 from .inference import predict_stack, resolve_device
 from .model import UNet
 from .options import AMP_MODES, DEFAULT_PROFILE, OPTIMIZERS, PROFILES, SCHEDULES, TTA_MODES
+from .results import code_commit
 from .tiles import TileSampler, prepare_data
 
 __all__ = [
@@ -278,6 +281,9 @@ def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch
         "tta": cfg.tta,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "commit": code_commit(),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_sha256": hashlib.sha256(json.dumps(config_dict(cfg), sort_keys=True).encode()).hexdigest(),
     }
     (result.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 

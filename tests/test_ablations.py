@@ -248,6 +248,12 @@ def test_recipe_takes_what_helps_on_validation_and_hurts_nothing(tmp_path):
     assert choice.loc["tta_rot4", "why"] == "helps less than tta_d4, which sets tta too"
     assert "slices_3" not in choice.index
     assert R.recipe_overrides(choice.reset_index()) == {"optimizer": "adam", "tta": "d4"}
+    # records of seeds outside the grid (a later study sharing the folder) do not move the choice
+    for seed in range(5, 10):
+        _validation_record(tmp_path, "baseline", seed)
+        _validation_record(tmp_path, "no_dropout", seed, pixel_error=0.05)  # would help, by far
+    again = R.recipe_from_validation(tmp_path, grid).set_index("name")
+    assert not again.loc["no_dropout", "taken"] and again.loc["adam", "taken"]
     with pytest.raises(ValueError, match="not an entry"):
         R.change_fields(grid, "batch_norm")
 

@@ -160,7 +160,9 @@ def with_tta_as_configs(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFr
     return pd.concat([df, extra], ignore_index=True)
 
 
-def ablation_table(runs_dir: str | Path, block: str = "test", verdicts: bool = False) -> pd.DataFrame:
+def ablation_table(
+    runs_dir: str | Path, block: str = "test", verdicts: bool = False, seeds: Iterable[int] | None = None
+) -> pd.DataFrame:
     """The study's table: one row per (ablation, metric) with the paired difference and its 95% interval.
 
     Args:
@@ -169,6 +171,7 @@ def ablation_table(runs_dir: str | Path, block: str = "test", verdicts: bool = F
         verdicts: add the choosing rule's ``verdict`` (:func:`unet_repro.study.verdict`; :data:`TOO_FEW`
             below :data:`MIN_PAIRS` seed pairs), which picks a recipe on the validation block. The test
             block's table is exploratory and has none.
+        seeds: only the records of these seeds (default: all).
 
     Returns:
         Columns ``group, name, change, claim, reference, metric, n_pairs, baseline_mean, mean, mean_diff, se,
@@ -177,6 +180,8 @@ def ablation_table(runs_dir: str | Path, block: str = "test", verdicts: bool = F
         training time of a run of that configuration.
     """
     df = with_tta_as_configs(load_records(runs_dir))
+    if seeds is not None:
+        df = df[df["seed"].isin(list(seeds))]
     present = set(df["name"])
     parts = [paired_effects(df, a.reference, block, "none", [a.name]) for a in ABLATIONS if a.name in present]
     eff = pd.concat(parts, ignore_index=True) if parts else paired_effects(df, BASELINE, block, "none", [])

@@ -116,7 +116,9 @@ def recipe_from_validation(runs_dir: str | Path, grid: Grid, metric: str = "pixe
 
     Args:
         runs_dir: the study's records (``results/06_ablations/runs``).
-        grid: the study's grid (``studies/06_ablations.toml``), which says what each change sets.
+        grid: the study's grid (``studies/06_ablations.toml``), which says what each change sets; only the
+            records of its seeds count (the choice was made on them; later studies that share the folder, such
+            as the primary study's seeds 3-9, do not move it).
         metric: the deciding metric; a change is taken when its verdict there is "helps" and no metric's
             verdict is "hurts". Two taken changes that set the same field: the larger gain on ``metric`` wins.
 
@@ -124,7 +126,7 @@ def recipe_from_validation(runs_dir: str | Path, grid: Grid, metric: str = "pixe
         One row per change of :data:`RECIPE_GROUPS` with 3 or more seed pairs: ``name, group, fields``
         (what it sets), ``mean_diff`` (on ``metric``), ``helps``, ``hurts`` (metrics), ``taken`` and ``why``.
     """
-    table = ablation_table(runs_dir, block="validation", verdicts=True)
+    table = ablation_table(runs_dir, block="validation", verdicts=True, seeds=grid.seeds)
     groups = {a.name: a.group for a in ABLATIONS}
     sign = 1.0 if LOWER_IS_BETTER[metric] else -1.0
     rows = []

@@ -1,11 +1,11 @@
 """Speed of the elastic deformation (section 3.1) against the ``elasticdeform`` package, side by side.
 
-Target: ``unet_repro.augment.elastic_deform`` on a 572x572 image + label at least 2x faster
+Target: ``unet_repro.augment.elastic.elastic_deform`` on a 572x572 image + label at least 2x faster
 than ``elasticdeform.deform_random_grid([image, label], sigma=10, points=3, order=[3, 0])`` on the CPU.
 Methods run interleaved in one process (round robin, median of the rounds), so the ratio survives a
 noisy shared machine. Also timed, for the record: the same baseline with mirrored borders, the
 ``scipy.ndimage.map_coordinates`` route (order 3 + order 0, mirrored), and the full training
-:class:`~unet_repro.augment.Augmenter` call with a weight map.
+:class:`~unet_repro.augment.augmenter.Augmenter` call with a weight map.
 
 Usage::
 
@@ -37,7 +37,8 @@ OURS = "unet_repro elastic_deform (torch bicubic + nearest)"
 def _methods(size: int) -> dict[str, Callable[[], object]]:
     from scipy import ndimage
 
-    from unet_repro.augment import Augmenter, coordinate_map, elastic_deform, elastic_displacement
+    from unet_repro.augment.augmenter import Augmenter
+    from unet_repro.augment.elastic import coordinate_map, elastic_deform, elastic_displacement
 
     rng = np.random.default_rng(0)
     image = rng.random((size, size)).astype(np.float32)

@@ -100,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from unet_repro import data as data_mod
-    from unet_repro.checkpoint import load_model
-    from unet_repro.inference import predict_stack
-    from unet_repro.pipeline import resolve_amp
+    from unet_repro.data import isbi2012 as data_mod
+    from unet_repro.device import resolve_amp
+    from unet_repro.inference.tiling import predict_stack
+    from unet_repro.model.files import load_model
     from unet_repro.results import run_dir
-    from unet_repro.train import profile_config, train
+    from unet_repro.training.config import profile_config
+    from unet_repro.training.loop import train
 
     dry = args.dry_run
     device = "cpu" if dry else "cuda"

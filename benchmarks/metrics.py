@@ -84,7 +84,7 @@ def same_results(ev: M.Evaluation, base: tuple) -> bool:
 
 def run(n_slices: int, repeats: int, threads: list[int], verbose: bool = True) -> list[dict]:
     """Time the baseline and the package ``repeats`` times at each thread count, alternating the order."""
-    from unet_repro.data import load_isbi2012
+    from unet_repro.data.isbi2012 import load_isbi2012
 
     labels = load_isbi2012().train_labels[:n_slices]
     prob = soft_stack(labels)

@@ -16,7 +16,8 @@ import numpy as np
 from numba import njit
 from scipy import ndimage
 
-from unet_repro.metrics import THRESHOLDS, WARPING_THRESHOLDS, metric_threads, simple_point_lut
+from unet_repro.metrics._common import THRESHOLDS, WARPING_THRESHOLDS, metric_threads
+from unet_repro.metrics.simple_points import simple_point_lut
 from unet_repro.metrics.warping import (
     HOLE_ADDITION,
     HOLE_DELETION,

@@ -1,8 +1,8 @@
 """Training throughput of the project's loop against a bare PyTorch loop, side by side in one process.
 
-The project loop is what ``unet_repro.train.train`` runs per step (section 3 of the paper: one tile per SGD
+The project loop is what ``unet_repro.training.loop.train`` runs per step (section 3 of the paper: one tile per SGD
 step): a random tile drawn and cut by ``TileSampler``, augmented (section 3.1, when the configuration says
-so) by ``unet_repro.pipeline.TileSource`` (in background threads when ``--workers`` > 0), copied to the
+so) by ``unet_repro.training.pipeline.TileSource`` (in background threads when ``--workers`` > 0), copied to the
 device, one ``StepRunner`` step (weighted cross-entropy of eq. 1, mixed precision as configured), the
 learning-rate schedule, and the loss kept on the device in a ``LossBuffer`` read every ``--sync-every`` steps.
 The bare loop is the same model at the same precision on the same device, trained by a plain
@@ -11,7 +11,7 @@ Blocks of the two loops alternate (``--rounds`` times), so a noisy machine slows
 project steps/s over bare steps/s.
 
 FLOPs: a training step is counted as 3x the forward pass (the backward pass costs about twice the forward);
-the forward count is ``unet_repro.model.count_flops`` (the count notebook 01 derives, as
+the forward count is ``unet_repro.model.unet.count_flops`` (the count notebook 01 derives, as
 ``torch.utils.flop_counter`` counts convolutions). "Peak here" is a large square matrix product in the
 same precision, timed in the same run.
 
@@ -102,10 +102,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time both loops; return the table row."""
-    from unet_repro.augment import Augmenter
-    from unet_repro.model import UNet, count_flops
-    from unet_repro.pipeline import LossBuffer, StepRunner, TileSource, resolve_amp
-    from unet_repro.train import TileSampler, learning_rate, make_optimizer, profile_config
+    from unet_repro.augment.augmenter import Augmenter
+    from unet_repro.device import resolve_amp
+    from unet_repro.model.unet import UNet, count_flops
+    from unet_repro.training.config import learning_rate, profile_config
+    from unet_repro.training.loop import make_optimizer
+    from unet_repro.training.pipeline import LossBuffer, StepRunner, TileSource
+    from unet_repro.training.tiles import TileSampler
 
     dev = torch.device(
         "cuda"
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     row = run(args)
     for k, v in row.items():
         print(f"{k:>34}: {v}")
-    from unet_repro.train import profile_config
+    from unet_repro.training.config import profile_config
 
     paper_iters = profile_config("paper").iterations
     print(

@@ -1,4 +1,4 @@
-"""Speed of the eq. 2 weight maps: unet_repro.weights against the per-cell distance-transform method.
+"""Speed of the eq. 2 weight maps: unet_repro.loss.weights against the per-cell distance-transform method.
 
 Both methods run side by side in one process on the real ISBI 2012 training labels (so machine noise hits
 both), alternating which goes first, and the script prints the ratio of their total times and the largest
@@ -9,7 +9,7 @@ target is a ratio >= 20 at a difference < 1e-4.
 The baseline is the straightforward method as usually written (one full-image
 ``scipy.ndimage.distance_transform_edt`` per cell), given its best form: a running first/second minimum
 instead of sorting a K x H x W stack, so the ratio is not inflated by a weak baseline. It lives in the
-package (``unet_repro.weights.per_cell_weight_map``), where notebook 02 checks the fast map against it too.
+package (``unet_repro.loss.weights.per_cell_weight_map``), where notebook 02 checks the fast map against it too.
 
 Usage (from the checkout, with the data)::
 
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unet_repro import weights as W
+from unet_repro.loss import weights as W
+from unet_repro.loss.cells import label_cells
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "weight_maps.csv"
 
@@ -39,7 +40,7 @@ def run(slices: list[int], repeats: int = 1, w0: float = 10.0, sigma: float = 5.
         ``{"slices", "cells", "t_baseline", "t_fast" (seconds per slice, best of ``repeats``),
         "ratio" (total baseline / total fast), "max_abs_diff"}``.
     """
-    from unet_repro.data import load_isbi2012
+    from unet_repro.data.isbi2012 import load_isbi2012
 
     labels = load_isbi2012().train_labels
     cw = W.class_balance(labels)
@@ -60,7 +61,7 @@ def run(slices: list[int], repeats: int = 1, w0: float = 10.0, sigma: float = 5.
                     tf.append(time.perf_counter() - t0)
         diff = float(np.abs(got.astype(np.float64) - ref).max())
         max_diff = max(max_diff, diff)
-        k = W.label_cells(labels[z])[1]
+        k = label_cells(labels[z])[1]
         rows["slices"].append(int(z))
         rows["cells"].append(int(k))
         rows["t_baseline"].append(min(tb))

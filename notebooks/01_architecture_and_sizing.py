@@ -14,7 +14,7 @@
 
 # %% [markdown]
 # # 01. The architecture and its tile arithmetic
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/01_architecture_and_sizing.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/01_architecture_and_sizing.ipynb)
 #
 # Section 2 of the paper: *"The network architecture is illustrated in Figure 1. It consists of a
 # contracting path (left side) and an expansive path (right side). The contracting path follows the
@@ -22,8 +22,8 @@
 # convolutions (unpadded convolutions), each followed by a rectified linear unit (ReLU) and a 2x2 max
 # pooling operation with stride 2 for downsampling. [...] In total the network has 23 convolutional layers."*
 #
-# This chapter derives every number of Fig. 1 by hand (`unet_repro.sizing`, pure arithmetic), then checks
-# it against the torch model (`unet_repro.model.UNet`): the feature-map sizes, the 23 layers, the parameter
+# This chapter derives every number of Fig. 1 by hand (`unet_repro.model.sizing`, pure arithmetic), then checks
+# it against the torch model (`unet_repro.model.unet.UNet`): the feature-map sizes, the 23 layers, the parameter
 # count, and the FLOPs of one tile. Then it asks which tile sizes are valid, how 572-pixel tiles cover a
 # 512x512 ISBI slice (the overlap-tile strategy of Fig. 2), and why the paper favours large tiles.
 
@@ -33,7 +33,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -55,8 +55,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from unet_repro import chapters, sizing
-from unet_repro.model import UNet, count_flops, trace_feature_maps
+from unet_repro.model import sizing
+from unet_repro.model.unet import UNet, count_flops, trace_feature_maps
+from unet_repro.study import chapters
 
 # %% tags=["remove-input"] jupyter={"source_hidden": true}
 # The chapter's summary: the cell under "What this means" writes it here once every number in it is computed.
@@ -216,8 +217,8 @@ print(
 # window, and wherever that is beyond the slice the input is the slice's mirror image.
 
 # %%
-from unet_repro.data import load_isbi2012
-from unet_repro.inference import mirror_canvas
+from unet_repro.data.isbi2012 import load_isbi2012
+from unet_repro.model.sizing import mirror_canvas
 
 image = load_isbi2012().train_images[0]
 starts, out, b = sizing.tile_layout(image.shape[0], TILE)

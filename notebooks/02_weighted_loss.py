@@ -14,7 +14,7 @@
 
 # %% [markdown]
 # # 02. The weighted loss and the border weight maps
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/02_weighted_loss.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/02_weighted_loss.ipynb)
 #
 # Section 3 of the paper: *"The energy function is computed by a pixel-wise soft-max over the final feature
 # map combined with the cross entropy loss function."* The cross-entropy is weighted per pixel (eq. 1),
@@ -34,7 +34,7 @@
 # This chapter computes these maps on the real ISBI 2012 labels (the paper's Fig. 3 shows them for HeLa
 # cells), checks them against the exact value, and settles two choices the paper leaves open and that
 # training (notebook 04) follows: **which class balance** and **which loss normalisation**. The code is
-# `unet_repro.weights` (eq. 2) and `unet_repro.loss` (eq. 1); how fast the maps are is in the appendix.
+# `unet_repro.loss.weights` (eq. 2) and `unet_repro.loss.cross_entropy` (eq. 1); how fast the maps are is in the appendix.
 #
 # **What exactly is computed, and where it departs from the paper.**
 # - *Cells* are the 4-connected components of the label > 0 (ISBI labels are binary: 0 = membrane,
@@ -57,7 +57,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -83,12 +83,14 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from unet_repro import chapters
-from unet_repro import weights as W
-from unet_repro.data import load_isbi2012, split_train_heldout
-from unet_repro.loss import weighted_cross_entropy
+from unet_repro.data.isbi2012 import load_isbi2012, split_train_heldout
+from unet_repro.loss import weights as W
+from unet_repro.loss.cells import label_cells
+from unet_repro.loss.cross_entropy import weighted_cross_entropy
+from unet_repro.loss.distance import border_distances
 from unet_repro.results import repo_root
-from unet_repro.timing import interleaved_times
+from unet_repro.study import chapters
+from unet_repro.study.timing import interleaved_times
 
 W0, SIGMA = 10.0, 5.0  # the paper's values
 SLICES = [0, 15, 29]  # the fixed slices of the results table (every profile)
@@ -181,7 +183,7 @@ assert np.isclose(expected, train_cw[0])
 z0 = SLICES[0]
 wmap = W.border_weight_map(labels[z0], W0, SIGMA, class_weights=train_cw)
 wc = np.where(labels[z0] == 0, train_cw[0], train_cw[1])
-print(f"slice {z0}: {W.label_cells(labels[z0])[1]} cells, w from {wmap.min():.3f} to {wmap.max():.3f}")
+print(f"slice {z0}: {label_cells(labels[z0])[1]} cells, w from {wmap.min():.3f} to {wmap.max():.3f}")
 
 fig, axes = plt.subplots(1, 4, figsize=(17, 4.6))
 crop = np.s_[150:330, 150:330]
@@ -215,8 +217,8 @@ plt.close(fig)
 # the same high weight; on cell pixels $d_1 = 0$ and only $w_c$ counts.
 
 # %%
-cells, k = W.label_cells(labels[z0])
-d1, d2 = W.border_distances(cells, k, max_distance=None)  # exact, for the plot
+cells, k = label_cells(labels[z0])
+d1, d2 = border_distances(cells, k, max_distance=None)  # exact, for the plot
 inner = np.zeros(labels[z0].shape, bool)
 inner[40:-40, 40:-40] = True  # away from the image edge
 candidates = np.argwhere(inner & (labels[z0] == 0) & (d1 == 3) & (d2 == 3))
@@ -311,7 +313,7 @@ gap = (instances > 0) & (separated == 0)
 # a 2-pixel gap: d1 + d2 = 3 across a straight contact, at most 2 + sqrt(2) at oblique ones; 4 is a safe bound
 expected = syn_cw[0] + W0 * np.exp(-(4.0**2) / (2 * SIGMA**2))
 print(
-    f"{W.label_cells(binary)[1]} cells after separation, from {len(np.unique(instances)) - 1} instances "
+    f"{label_cells(binary)[1]} cells after separation, from {len(np.unique(instances)) - 1} instances "
     "(one Voronoi cell is cut in two by the outline of the discs)"
 )
 print(
@@ -453,7 +455,7 @@ assert np.isclose(mean_wc, 1.0)
 # The straightforward way to get $d_1$ and $d_2$ is one full-image distance transform per cell: as many
 # transforms of 512 x 512 per ISBI slice as it has cells (counted below). But the border term is below
 # $10^{-5}$ once $d_1 + d_2 > R = \sigma \sqrt{2 \ln(w_0 / 10^{-5})}$ (`W.cutoff_distance`, printed below
-# for the paper's values), so a cell farther than $R$ from a pixel never matters there. `unet_repro.weights`
+# for the paper's values), so a cell farther than $R$ from a pixel never matters there. `unet_repro.loss.weights`
 # computes each cell's exact distance transform only in its bounding box grown by $\lceil R \rceil$ pixels (a
 # Felzenszwalb-Huttenlocher transform in numba, with integer squared distances, so bit-identical to
 # `scipy.ndimage.distance_transform_edt` inside the window) and keeps a running first and second minimum. Is
@@ -461,7 +463,7 @@ assert np.isclose(mean_wc, 1.0)
 # cell, no cut-off), on the slices of the results table:
 
 # %%
-n_cells = [W.label_cells(labels[z])[1] for z in train_idx]
+n_cells = [label_cells(labels[z])[1] for z in train_idx]
 print(f"cells per training slice: {min(n_cells)}..{max(n_cells)}; R = {W.cutoff_distance(W0, SIGMA):.1f} px")
 max_diff = max(
     float(
@@ -497,7 +499,7 @@ for z in SLICES:
     table_rows.append(
         {
             "slice": str(z),
-            "cells": W.label_cells(labels[z])[1],
+            "cells": label_cells(labels[z])[1],
             "membrane_fraction": float((labels[z] == 0).mean()),
             "w_membrane_slice": cz[0],
             "w_cell_slice": cz[1],
@@ -571,7 +573,7 @@ summary.update(
 #
 # Speed is not the paper's claim (it pre-computes the maps once); it matters here because every training run
 # computes the maps of its slices before the first step (or reads them from a cache). Both methods run side by
-# side on the table's slices (`unet_repro.timing.interleaved_times`, the best of the rounds); the timings go
+# side on the table's slices (`unet_repro.study.timing.interleaved_times`, the best of the rounds); the timings go
 # to the table's `measured` columns, reported and never compared. The full benchmark on all 30 slices
 # (`python benchmarks/weight_maps.py`) keeps this speed figure in `results/benchmarks/weight_maps.csv`
 # (timings on a shared machine move from run to run; the committed table says on how many CPUs it ran).

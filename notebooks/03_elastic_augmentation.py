@@ -14,7 +14,7 @@
 
 # %% [markdown]
 # # 03. Elastic deformation and the paper's augmentation
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/03_elastic_augmentation.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/03_elastic_augmentation.ipynb)
 #
 # With 30 training slices, augmentation is what teaches the network the invariances it needs. Section 3.1
 # of the paper: "Data augmentation is essential to teach the network the desired invariance and robustness
@@ -31,7 +31,7 @@
 # many draws (is the spread at the control points the paper's 10 px? how far does a pixel move, how much does
 # a neighbourhood shrink, do cells merge, split or vanish?) beside a stronger (sigma 20) and a finer (5x5)
 # setting, and shows the gray-value and rotation augmentation that training adds. Everything comes from
-# `unet_repro.augment` and `unet_repro.deformation`; drop-out lives in the model (notebook 01), not here. The
+# `unet_repro.augment.augmenter` and `unet_repro.augment.deformation`; drop-out lives in the model (notebook 01), not here. The
 # speed against the `elasticdeform` package is in the appendix.
 
 # %% tags=["remove-input"] jupyter={"source_hidden": true}
@@ -40,7 +40,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -70,17 +70,19 @@ from matplotlib.colors import ListedColormap
 from matplotlib.ticker import PercentFormatter
 from scipy import ndimage
 
-from unet_repro import chapters
-from unet_repro.augment import (
-    Augmenter,
-    control_positions,
-    elastic_deform,
-    gray_value_ranges,
-    interpolate_controls,
+from unet_repro.augment.augmenter import Augmenter, gray_value_ranges
+from unet_repro.augment.deformation import (
+    OUT,
+    TILE,
+    deformation_statistics,
+    rigid_shift_change,
+    table_kinds,
+    training_tile,
 )
-from unet_repro.data import load_isbi2012, split_train_heldout
-from unet_repro.deformation import OUT, TILE, deformation_statistics, rigid_shift_change, table_kinds, training_tile
-from unet_repro.timing import interleaved_times
+from unet_repro.augment.elastic import control_positions, elastic_deform, interpolate_controls
+from unet_repro.data.isbi2012 import load_isbi2012, split_train_heldout
+from unet_repro.study import chapters
+from unet_repro.study.timing import interleaved_times
 
 # Sizes per profile: how many random fields and deformed tiles are measured (never what is measured).
 N_FIELDS = {"ci": 400, "cpu": 4000, "paper": 4000}[profile]
@@ -446,7 +448,7 @@ summary.update(
 # Speed is not the paper's claim. `elasticdeform.deform_random_grid([image, label], sigma=10, points=3,
 # order=[3, 0])` is the usual package (same field: a cubic B-spline through the 3x3 grid). Ours resamples with
 # `torch`'s bicubic `grid_sample` (Keys' cubic convolution, no spline prefilter) and builds the coordinate map
-# with one small matrix product. Timed side by side (`unet_repro.timing.interleaved_times`, median); times are
+# with one small matrix product. Timed side by side (`unet_repro.study.timing.interleaved_times`, median); times are
 # reported, not compared. `benchmarks/augment.py` prints the same ratio and the `scipy.ndimage` route and keeps
 # them in `results/benchmarks/augment.csv`, the one place this speed figure is kept.
 
@@ -475,5 +477,5 @@ if elasticdeform is not None:
 
 # %% tags=["remove-input"] jupyter={"source_hidden": true}
 # How the table is compared on a rerun: every draw is seeded; each tolerance allows about 4 standard errors of
-# its statistic (unet_repro.deformation.table_kinds); timings are only reported.
+# its statistic (unet_repro.augment.deformation.table_kinds); timings are only reported.
 print("written:", write_table(stats, "03_augmentation", RESULTS, kinds=table_kinds(measured)).name)

@@ -18,14 +18,14 @@
 
 # %% [markdown]
 # # 04. Training on ISBI 2012 and overlap-tile prediction
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/04_isbi_training.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/04_isbi_training.ipynb)
 #
 # Section 3 of the paper trains the network on the ISBI 2012 EM stack with stochastic gradient descent,
 # one large tile per step, the weighted loss of notebook 02 and the elastic augmentation of notebook 03, and
 # predicts whole slices by the overlap-tile strategy of Fig. 2. This notebook does the same at the scale of
 # the chosen profile: `ci` (a narrower U-Net trained for minutes on a CPU), `cpu` (longer, on a CPU) or
 # `paper` (the paper's network, for a GPU); the profiles' table below lists their channels and steps. The
-# logic lives in `unet_repro.data`, `unet_repro.train` and `unet_repro.inference`; this notebook runs it and
+# logic lives in `unet_repro.data.isbi2012`, `unet_repro.training.loop` and `unet_repro.inference.tiling`; this notebook runs it and
 # reports the numbers. On Colab, choose a GPU runtime (this notebook asks for one) and set `drive = True`
 # in the parameters cell to keep the run folder on Google Drive: a disconnect then loses nothing, and
 # running the notebook again resumes from the run's last checkpoint.
@@ -44,7 +44,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -63,7 +63,7 @@ iterations = 0  # 0: the profile's step count; benchmarks/gpu_paper.sh passes fe
 
 # %%
 from unet_repro.results import default_results_dir, provenance, save_figure, write_table
-from unet_repro.study import seed_study_kinds
+from unet_repro.study.records import seed_study_kinds
 
 RESULTS = default_results_dir(profile, out_dir)
 
@@ -78,14 +78,19 @@ import torch
 from matplotlib.patches import Rectangle
 
 from unet_repro import metrics
-from unet_repro.augment import Augmenter
-from unet_repro.data import load_isbi2012, split_train_heldout
-from unet_repro.inference import TTA_TRANSFORMS, normalize_image, predict_stack
-from unet_repro.model import UNet
-from unet_repro.runs import progress_enabled, run_folder
-from unet_repro.sizing import tile_layout
-from unet_repro.train import TileSampler, is_finished_run, load_model, profile_config, resolve_device, train
-from unet_repro.weights import weight_maps
+from unet_repro.augment.augmenter import Augmenter
+from unet_repro.data.isbi2012 import load_isbi2012, normalize_image, split_train_heldout
+from unet_repro.device import resolve_device
+from unet_repro.inference.tiling import TTA_TRANSFORMS, predict_stack
+from unet_repro.loss.weights import weight_maps
+from unet_repro.model.files import load_model
+from unet_repro.model.sizing import tile_layout
+from unet_repro.model.unet import UNet
+from unet_repro.training.checkpoint import is_finished_run
+from unet_repro.training.config import profile_config
+from unet_repro.training.loop import train
+from unet_repro.training.runs import progress_enabled, run_folder
+from unet_repro.training.tiles import TileSampler
 
 RUN = run_folder(profile, run_path, drive)
 print("results:", RESULTS, "\nrun folder:", RUN)
@@ -446,9 +451,9 @@ assert best < expected_all_cell
 # %%
 from IPython.display import Markdown, display
 
-from unet_repro.protocol import PROTOCOL
+from unet_repro.data.protocol import PROTOCOL
 from unet_repro.results import Stochastic
-from unet_repro.study import METRICS
+from unet_repro.study.records import METRICS
 
 blocks = {"validation": PROTOCOL.validation_slices, "test": PROTOCOL.test_slices}
 assert blocks["test"] == held_idx and set(blocks["validation"]) <= set(train_idx), "validation is trained on"
@@ -533,13 +538,13 @@ display(
 # The seed study (`studies/ci_seeds.toml`, run with `python -m unet_repro.sweep`; one JSON per run under
 # `results/seed_study/runs/`) trained the `ci` profile with several seeds and scored each on the test block
 # (slices 25-29). Its spread sets the tolerance with which `reproduce` compares every table that holds one
-# of these metrics (`unet_repro.study.seed_study_kinds`: two standard deviations), here and in notebook 05.
+# of these metrics (`unet_repro.study.records.seed_study_kinds`: two standard deviations), here and in notebook 05.
 
 # %%
 from IPython.display import Markdown, display
 
 from unet_repro.results import repo_root
-from unet_repro.study import METRICS, SEED_STUDY, load_records, seed_spread, seed_tolerances
+from unet_repro.study.records import METRICS, SEED_STUDY, load_records, seed_spread, seed_tolerances
 
 root = repo_root()
 if root is not None and (root / SEED_STUDY).is_dir():
@@ -562,16 +567,16 @@ else:
 # %% [markdown]
 # ## Slice 24 and slice 25: neighbours across the train/test line
 #
-# Final models train on slices 0-24 and are tested on 25-29 (`unet_repro.protocol`). Slice 24 is the
+# Final models train on slices 0-24 and are tested on 25-29 (`unet_repro.data.protocol`). Slice 24 is the
 # section next to slice 25, about 50 nm away, and looks much like it: a model that has seen slice 24 has
-# seen something close to its first test slice. `unet_repro.protocol.GAP` leaves slice 24 out as a gap.
+# seen something close to its first test slice. `unet_repro.data.protocol.GAP` leaves slice 24 out as a gap.
 # What that changes was measured once (`studies/04_gap.toml`: the recipe of notebook 06's study baseline,
 # 8 channels and 1000 SGD steps, one seed, trained on 0-24 and on 0-23; records in `results/04_gap/runs/`).
 # One seed cannot separate a small effect from seed noise (notebook 06's seed pairs show how large that is),
 # so read the difference as an order of magnitude.
 
 # %%
-from unet_repro.protocol import GAP, PROTOCOL
+from unet_repro.data.protocol import GAP, PROTOCOL
 
 final, gapped = PROTOCOL.final_train_slices(), GAP.final_train_slices()
 print(f"final training slices {final[0]}-{final[-1]}; with the gap {gapped[0]}-{gapped[-1]}")
@@ -585,8 +590,8 @@ if gap_runs is not None and gap_runs.is_dir() and len(list(gap_runs.glob("*.json
     study = load_records(root / "results" / "06_ablations" / "runs")
     base = study[(study.name == "baseline") & (study.block == "test") & (study.tta == "none")].pixel_error
     # the primary study's collapse rule (studies/06_primary.toml): within a stated distance of "all cell"
-    from unet_repro.primary import REGISTRATION, collapsed, load_registration
-    from unet_repro.study import read_records as read_gap_records
+    from unet_repro.study.primary import REGISTRATION, collapsed, load_registration
+    from unet_repro.study.records import read_records as read_gap_records
 
     distance = load_registration(root / REGISTRATION).rule.collapse_distance
     all_cell_px = float(expected_all_cell)  # the held-out block's "all cell" score, computed above
@@ -617,7 +622,7 @@ else:
 # base channels, 572 tiles, 1000 steps, warm-up then cosine decay, the loss of notebook 02), trained on
 # slices 0-19 and scored on the **validation** block (slices 20-24) only, one seed and one thread each (the
 # profile itself runs on 2 threads, which rounds differently). The rule is notebook 06's: the lowest
-# validation pixel error, ties to the lower validation Rand error (`unet_repro.recipe.validation_trials`).
+# validation pixel error, ties to the lower validation Rand error (`unet_repro.study.recipe.validation_trials`).
 # The test block (25-29), on which every number above is reported, played no part. (Before this protocol the
 # recipe was picked from trials scored on slices 25-29; those are superseded by these and no longer shown.)
 # The trials are produced by code; to run them again (about 14 minutes a trial on one core):
@@ -626,9 +631,9 @@ else:
 # %%
 from IPython.display import Markdown, display
 
-from unet_repro import recipe
-from unet_repro.study import read_records
-from unet_repro.sweep import load_grid
+from unet_repro.study import recipe
+from unet_repro.study.grid import load_grid
+from unet_repro.study.records import read_records
 
 trial_runs = root / "results" / "04_ci_recipe" / "runs" if root else None
 if trial_runs is not None and trial_runs.is_dir():

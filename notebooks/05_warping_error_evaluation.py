@@ -14,7 +14,7 @@
 
 # %% [markdown]
 # # 05. Warping, Rand and pixel error: the ISBI 2012 evaluation
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/05_warping_error_evaluation.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/05_warping_error_evaluation.ipynb)
 #
 # Table 1 of the paper ranks the EM segmentation challenge entries by three numbers that the ISBI 2012
 # challenge server computed: warping error, Rand error and pixel error. Section 3.3: *"The u-net
@@ -35,7 +35,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -52,7 +52,7 @@ drive = False  # on Colab: look for (and keep) the run on Google Drive, like not
 
 # %%
 from unet_repro.results import Stochastic, default_results_dir, save_figure, write_table
-from unet_repro.study import seed_study_kinds
+from unet_repro.study.records import seed_study_kinds
 
 RESULTS = default_results_dir(profile, out_dir)
 
@@ -67,9 +67,9 @@ import pandas as pd
 from scipy import ndimage
 
 from unet_repro import metrics as M
-from unet_repro.data import load_isbi2012, split_train_heldout
+from unet_repro.data.isbi2012 import load_isbi2012, split_train_heldout
 from unet_repro.results import provenance, repo_root
-from unet_repro.runs import ensure_run, run_folder
+from unet_repro.training.runs import ensure_run, run_folder
 
 data = load_isbi2012()
 
@@ -266,7 +266,7 @@ plt.close(fig)
 # The challenge never published the test labels, and its server no longer scores new submissions,
 # so this reproduction scores slices 25-29 of the *training* stack, which notebook 04 held out from
 # training. When no run of notebook 04 is found (a fresh Colab runtime), the next cell trains the profile
-# first with `unet_repro.runs.ensure_run` (minutes for `ci`), with a progress bar.
+# first with `unet_repro.training.runs.ensure_run` (minutes for `ci`), with a progress bar.
 #
 # **This is a different protocol from Table 1** (30 test slices scored by the server, a
 # model trained on all 30 training slices, averaged over 7 rotated inputs): the numbers below say how

@@ -14,7 +14,7 @@
 
 # %% [markdown]
 # # 06. What each ingredient of U-Net is worth, measured
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.1.0/notebooks/06_ablations.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/unet-repro/unet-repro/blob/v0.2.0/notebooks/06_ablations.ipynb)
 
 # %% tags=["remove-input"] jupyter={"source_hidden": true}
 # On Colab: install the package at this notebook's release tag, with its runtime dependencies only (Colab
@@ -22,7 +22,7 @@
 # and everywhere else. The address and tag come from pyproject.toml ([project.urls] Repository, version).
 import sys
 
-REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.1.0"
+REPOSITORY, TAG = "https://github.com/unet-repro/unet-repro", "v0.2.0"
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
@@ -49,15 +49,16 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from unet_repro import ablations as A
-from unet_repro import ledger as L
-from unet_repro import primary as P
-from unet_repro import recipe as R
-from unet_repro.data import load_isbi2012
+from unet_repro.data.isbi2012 import load_isbi2012
+from unet_repro.data.protocol import PROTOCOL
 from unet_repro.metrics import isbi2012_scores
-from unet_repro.protocol import PROTOCOL
 from unet_repro.results import repo_root
-from unet_repro.study import (
+from unet_repro.study import ablations as A
+from unet_repro.study import ledger as L
+from unet_repro.study import primary as P
+from unet_repro.study import recipe as R
+from unet_repro.study.grid import load_grid
+from unet_repro.study.records import (
     INTERVAL,
     METRICS,
     MIN_PAIRS,
@@ -67,7 +68,6 @@ from unet_repro.study import (
     read_records,
     study_cost,
 )
-from unet_repro.sweep import load_grid
 
 ROOT = repo_root()
 RUNS = Path(runs) if runs else (ROOT / "results" / "06_ablations" / "runs" if ROOT else None)
@@ -156,7 +156,7 @@ display(Markdown(L.ledger_markdown(ledger)))
 # change and its reference (the baseline below), the primary metric, V_rand on the test block (the
 # leaderboard's ranking metric; these claims are about separating cells, which V_rand scores and the pixel
 # error barely sees), and a margin of 0.02 in V_rand below which a difference would not change a user's
-# choice. The rule (`unet_repro.primary.decide`):
+# choice. The rule (`unet_repro.study.primary.decide`):
 #
 # - a paired t-test per claim (two-sided, n - 1 degrees of freedom) and its 95% t-interval;
 # - Holm's correction across the ten claims: "helps" or "hurts" only when the adjusted p is below 0.05;
@@ -237,7 +237,7 @@ assert null_rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000)
 #
 # Every run trains on slices 0-19 of the ISBI 2012 training stack. The learning rates were chosen on the
 # **validation** block (slices 20-24); every number reported below comes from the **test** block (slices
-# 25-29), which no choice looked at (`unet_repro.protocol`). Neighbouring sections are nearly identical,
+# 25-29), which no choice looked at (`unet_repro.data.protocol`). Neighbouring sections are nearly identical,
 # so the blocks are contiguous.
 
 # %%
@@ -340,7 +340,7 @@ assert summary.loc["pixel_error", "baseline mean"] < all_cell["pixel_error"]
 #
 # Each configuration runs with the same seeds as the baseline, so its difference to the baseline is
 # paired seed by seed: the table gives the mean paired difference and its 95% t-interval
-# (`unet_repro.study.paired_effects`). Differences are configuration minus reference: for the three errors
+# (`unet_repro.study.records.paired_effects`). Differences are configuration minus reference: for the three errors
 # a negative difference is better, for V_rand and V_info a positive one. Test-time averaging (`tta_rot4`,
 # `tta_d4`) scores the baseline's own models with 4 and 8 rotated/flipped inputs. The data-scarcity runs
 # without augmentation are paired with the augmented runs on the same slices instead (the table's `reference`
@@ -447,7 +447,7 @@ display(
 # seams; that is how the study scores it. An image larger than one pass must be cut into tiles, and
 # without the overlap-tile strategy of Fig. 2 each tile's zero padding meets its neighbour's at the edge.
 # Each same-padding run also predicted the test block as 256 x 256 tiles without context
-# (`unet_repro.inference.seam_report`): how far P(cell) moves within 8 pixels of a tile edge, and elsewhere.
+# (`unet_repro.inference.tiling.seam_report`): how far P(cell) moves within 8 pixels of a tile edge, and elsewhere.
 
 # %%
 seams = pd.DataFrame([{"run_id": r["run_id"], **r["seams"]} for r in read_records(RUNS) if "seams" in r])
@@ -501,14 +501,14 @@ else:
 #
 # The `cpu` profile (`make reproduce PROFILE=cpu`, about an hour on 2 CPU cores) is this study's baseline at a
 # larger scale (more channels and steps, trained on slices 0-24 like every profile) with each change that
-# helps here, chosen on the **validation** block (`unet_repro.recipe.recipe_from_validation`): a change is
+# helps here, chosen on the **validation** block (`unet_repro.study.recipe.recipe_from_validation`): a change is
 # taken when its paired validation verdict on the pixel error is "helps" and no metric's is "hurts"; of two
 # that set the same field (4 rotations or 8 rotations/flips), the larger gain. The data-scarcity runs are not
 # a recipe and are left out. The effects were measured at 8 channels and 1000 steps; whether they hold at the
 # profile's scale is what its own run shows (notebooks 04 and 05 on the `cpu` profile).
 
 # %%
-from unet_repro.config import profile_config
+from unet_repro.training.config import profile_config
 
 cpu_choice = R.recipe_from_validation(RUNS, study)
 cpu_changes = R.recipe_overrides(cpu_choice)

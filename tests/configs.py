@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unet_repro.config import TrainConfig
+from unet_repro.training.config import TrainConfig
 
 
 def tiny_config(**overrides: Any) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the ISBI 2012 stack, found where ``unet_repro.data`` finds it.
+"""Shared test fixtures: the ISBI 2012 stack, found where ``unet_repro.data.isbi2012`` finds it.
 
 ``load_isbi2012()`` looks in ``$UNET_REPRO_DATA``, then in the user cache (``~/.cache/unet-repro/isbi2012``),
 and downloads into the cache when the files are missing. The ``isbi`` fixture tries that once per test
@@ -29,7 +29,7 @@ def data_unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def isbi():
     """The ISBI 2012 volumes (train images, labels, test images): one load (or download) attempt per session."""
-    from unet_repro.data import DataError, load_isbi2012
+    from unet_repro.data.isbi2012 import DataError, load_isbi2012
 
     if not _LOADED:
         try:

@@ -15,16 +15,17 @@ import pandas as pd
 import pytest
 import torch
 
-from unet_repro import ablations as A
-from unet_repro import recipe as R
-from unet_repro.checkpoint import saved_config
-from unet_repro.config import TrainConfig
-from unet_repro.inference import seam_report
-from unet_repro.model import UNet, UNetConfig
-from unet_repro.pipeline import TileSource
-from unet_repro.study import METRICS, SEED_STUDY, load_records, seed_tolerances
-from unet_repro.sweep import Grid
-from unet_repro.train import TileSampler
+from unet_repro.inference.tiling import seam_report
+from unet_repro.model.sizing import UNetConfig
+from unet_repro.model.unet import UNet
+from unet_repro.study import ablations as A
+from unet_repro.study import recipe as R
+from unet_repro.study.grid import Grid
+from unet_repro.study.records import METRICS, SEED_STUDY, load_records, seed_tolerances
+from unet_repro.training.checkpoint import saved_config
+from unet_repro.training.config import TrainConfig
+from unet_repro.training.pipeline import TileSource
+from unet_repro.training.tiles import TileSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "06_ablations" / "runs"
@@ -279,8 +280,8 @@ def test_committed_table_is_the_aggregate_of_the_committed_records(tmp_path):
 def test_committed_ci_recipe_trials_are_the_validation_ranking_of_their_records(tmp_path):
     """results/04_ci_recipe.csv (notebook 04) ranks the trials of studies/ci_recipe.toml on validation, and the
     ci profile is the first: the profile's recipe comes from validation, not from the test block."""
-    from unet_repro.config import profile_config
-    from unet_repro.sweep import load_grid
+    from unet_repro.study.grid import load_grid
+    from unet_repro.training.config import profile_config
 
     runs = ROOT / "results" / "04_ci_recipe" / "runs"
     grid = load_grid(ROOT / "studies" / "ci_recipe.toml")
@@ -320,7 +321,8 @@ def _cheapest_record() -> dict:
 @pytest.mark.slow
 def test_the_cheapest_committed_run_reruns_within_the_seed_study(isbi, tmp_path):
     """CI reruns one run of the study from its record's configuration and compares all five metrics."""
-    from unet_repro.sweep import RunSpec, run_one
+    from unet_repro.study.grid import RunSpec
+    from unet_repro.study.sweep import run_one
 
     rec = _cheapest_record()
     spec = RunSpec(rec["name"], rec["seed"], rec["config"], ("none",), rec["phase"])
@@ -358,7 +360,7 @@ def test_readme_row_of_a_change_with_one_seed_pair_says_so():
             "change": "no drop-out",
             "claim": "paper 3.1",
             "reference": "baseline",
-            "metric": list(A.METRICS),
+            "metric": list(METRICS),
             "mean_diff": 0.001,
             "ci_low": float("nan"),
             "ci_high": float("nan"),

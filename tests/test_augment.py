@@ -1,4 +1,4 @@
-"""Tests of unet_repro.augment: the elastic deformation and augmentation of section 3.1."""
+"""Tests of unet_repro.augment.augmenter: the elastic deformation and augmentation of section 3.1."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from unet_repro.augment import (
-    Augmenter,
-    AugmentParams,
-    coordinate_map,
-    elastic_deform,
-    elastic_displacement,
-    gray_value,
-    resample,
-)
+from unet_repro.augment.augmenter import Augmenter, AugmentParams, gray_value
+from unet_repro.augment.elastic import coordinate_map, elastic_deform, elastic_displacement
+from unet_repro.augment.resampling import resample
 
 
 def _blobs(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -372,7 +366,7 @@ def test_fast_path_equals_the_explicit_map():
     controls = rng.normal(size=(2, 3, 3)) * 10.0
     params = AugmentParams(controls, 37.0, (4.5, -2.25), True, True, 0.0, 1.0, 1.0)
     fast, fast_lab, _ = Augmenter().apply(params, image, label)
-    from unet_repro.augment import _field_from_controls
+    from unet_repro.augment.elastic import _field_from_controls
 
     coords = coordinate_map(shape, _field_from_controls(controls, shape), 37.0, (4.5, -2.25), True, True)
     slow, slow_lab, _ = resample(image, coords, label)
@@ -385,7 +379,7 @@ def test_fast_path_equals_the_explicit_map():
 
 
 def test_interpolate_controls_and_positions():
-    from unet_repro.augment import control_positions, interpolate_controls
+    from unet_repro.augment.elastic import control_positions, interpolate_controls
 
     rows, cols = control_positions((572, 400))
     np.testing.assert_allclose(rows, [0, 285.5, 571])
@@ -398,7 +392,7 @@ def test_interpolate_controls_and_positions():
 
 
 def test_jacobian_determinant():
-    from unet_repro.augment import jacobian_determinant
+    from unet_repro.augment.elastic import jacobian_determinant
 
     np.testing.assert_allclose(jacobian_determinant(np.zeros((2, 8, 9))), 1.0)
     r, c = np.meshgrid(np.arange(8.0), np.arange(9.0), indexing="ij")
@@ -409,7 +403,7 @@ def test_jacobian_determinant():
 
 
 def test_label_topology_counts_merges_splits_and_vanishing():
-    from unet_repro.augment import label_topology
+    from unet_repro.augment.elastic import label_topology
 
     ids = np.zeros((20, 30), dtype=np.int32)
     ids[2:8, 2:8] = 1

@@ -1,4 +1,4 @@
-"""Tests of unet_repro.chapters: the chapters' summaries and their pointers to notebook 06's primary study."""
+"""Tests of unet_repro.study.chapters: the chapters' summaries and their pointers to notebook 06's primary study."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from unet_repro import chapters as C
-from unet_repro import ledger
+from unet_repro.study import chapters as C
+from unet_repro.study import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 

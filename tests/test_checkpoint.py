@@ -1,4 +1,4 @@
-"""Model and checkpoint files (unet_repro.checkpoint): round trip, old files, bad files, resume checks."""
+"""Model and checkpoint files (unet_repro.training.checkpoint): round trip, old files, bad files, resume checks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from unet_repro import checkpoint as C
-from unet_repro.model import UNet, UNetConfig
-from unet_repro.train import TrainConfig, make_optimizer
+from unet_repro.model.files import config_dict, load_model, save_model
+from unet_repro.model.sizing import UNetConfig
+from unet_repro.model.unet import UNet
+from unet_repro.training import checkpoint as C
+from unet_repro.training.config import TrainConfig
+from unet_repro.training.loop import make_optimizer
 
 HINT = "pass a model.pt written by `python -m unet_repro.train`"
 
@@ -37,11 +40,11 @@ def _same(a: dict, b: dict) -> bool:
 def test_model_round_trip_and_file_layout(tmp_path):
     torch.manual_seed(0)
     model = UNet(UNetConfig(base_channels=4, depth=3, padding="same", upsampling="bilinear", batch_norm=True))
-    C.save_model(model, tmp_path / "model.pt", _cfg(), iterations=6)
+    save_model(model, tmp_path / "model.pt", _cfg(), iterations=6)
     payload = torch.load(tmp_path / "model.pt", weights_only=True)  # plain tensors and JSON-like values only
     assert payload["model_config"] == dataclasses.asdict(model.config) and payload["iterations"] == 6
-    assert payload["train_config"] == C.config_dict(_cfg()) and payload["train_config"]["heldout"] == [25, 30]
-    back = C.load_model(tmp_path / "model.pt")
+    assert payload["train_config"] == config_dict(_cfg()) and payload["train_config"]["heldout"] == [25, 30]
+    back = load_model(tmp_path / "model.pt")
     assert back.config == model.config and not back.training
     assert _same(back.state_dict(), model.state_dict())
     assert not (tmp_path / "model.pt.tmp").exists()  # written atomically
@@ -68,7 +71,7 @@ def test_model_file_of_the_dict_era_still_loads(tmp_path):
         "input_scaling": "grey value / 255",
     }
     torch.save(old, tmp_path / "old.pt")
-    assert _same(C.load_model(tmp_path / "old.pt").state_dict(), model.state_dict())
+    assert _same(load_model(tmp_path / "old.pt").state_dict(), model.state_dict())
 
 
 @pytest.mark.parametrize(
@@ -93,14 +96,14 @@ def test_load_model_on_a_file_that_is_not_a_model(tmp_path, kind):
     else:
         torch.save({"state_dict": good.state_dict(), "model_config": {**cfg, "base_channels": 4}}, path)
     with pytest.raises(ValueError) as e:
-        C.load_model(path)
+        load_model(path)
     msg = str(e.value)
     assert "\n" not in msg and str(path) in msg and msg.endswith(HINT), msg
     assert "weights_only" not in msg
     if kind == "checkpoint":
         assert "training checkpoint" in msg
     with pytest.raises(FileNotFoundError, match="train one"):
-        C.load_model(tmp_path / "nothing.pt")
+        load_model(tmp_path / "nothing.pt")
 
 
 def _state(seed: int = 0):
@@ -163,7 +166,7 @@ def test_resume_of_a_file_that_is_not_a_checkpoint(tmp_path, content):
     if content == "list":
         torch.save([1], path)
     elif content == "no state":
-        torch.save({"config": C.config_dict(_cfg()), "iteration": 3}, path)
+        torch.save({"config": config_dict(_cfg()), "iteration": 3}, path)
     else:
         path.write_bytes(content)
     with pytest.raises(ValueError, match=r"not a checkpoint.*delete it or use another --out folder") as e:
@@ -172,12 +175,12 @@ def test_resume_of_a_file_that_is_not_a_checkpoint(tmp_path, content):
 
 
 def test_loading_a_model_needs_no_training_code(tmp_path):
-    C.save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
+    save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
     code = (
-        "import sys\nfrom unet_repro.checkpoint import load_model\n"
+        "import sys\nfrom unet_repro.model.files import load_model\n"
         f"load_model({str(tmp_path / 'model.pt')!r})\n"
         "print(sorted(m for m in sys.modules if m.startswith('unet_repro.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
-    assert "unet_repro.checkpoint" in loaded and "unet_repro.train" not in loaded, loaded
+    assert "unet_repro.model.files" in loaded and not [m for m in loaded if m.startswith("unet_repro.training")], loaded

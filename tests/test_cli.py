@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from unet_repro.cli import VERBS
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "UNET_REPRO_DEBUG": ""}
 
@@ -37,12 +39,12 @@ def _one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
 
 
 def _main_error(verb: str, argv: list[str], cwd: Path, capsys, monkeypatch, *needles: str) -> str:
-    """``unet_repro.<verb>.main(argv)`` in this process: the same checks as :func:`_one_line_error`."""
+    """The verb's ``main(argv)`` (``cli.VERBS``) in this process: the same checks as :func:`_one_line_error`."""
     monkeypatch.chdir(cwd)
     monkeypatch.delenv("UNET_REPRO_DEBUG", raising=False)
     capsys.readouterr()
     try:
-        rc = importlib.import_module(f"unet_repro.{verb}").main(argv)
+        rc = importlib.import_module(VERBS[verb][0]).main(argv)
     except SystemExit as exc:  # argparse exits itself
         rc = exc.code
     out, err = capsys.readouterr()
@@ -66,9 +68,9 @@ def files(tmp_path_factory) -> Path:
     """A tiny model (depth 4, 2 channels), a uint8 stack, and the bad files of the cases below."""
     import torch
 
-    from unet_repro.checkpoint import config_dict, save_model
-    from unet_repro.model import UNet
-    from unet_repro.train import PROFILE_CONFIGS
+    from unet_repro.model.files import config_dict, save_model
+    from unet_repro.model.unet import UNet
+    from unet_repro.training.config import PROFILE_CONFIGS
 
     d = tmp_path_factory.mktemp("cli")
     torch.manual_seed(0)
@@ -149,7 +151,7 @@ def test_predict_cuda_without_cuda(files):
 def test_debug_variable_shows_the_traceback(files):
     """UNET_REPRO_DEBUG=1 keeps the traceback (for bug reports); without it, one line."""
     proc = _run(
-        [sys.executable, "-m", "unet_repro.predict", *_predict_argv(["--model", "garbage.pt"])],
+        [sys.executable, "-m", "unet_repro.inference.command", *_predict_argv(["--model", "garbage.pt"])],
         files,
         env={**ENV, "UNET_REPRO_DEBUG": "1"},
     )
@@ -200,7 +202,7 @@ def test_train_reported_cases_are_one_line(files, case):
 def test_train_tile_sets_the_evaluation_tile_as_the_padding_needs(profile, tile, expected, tmp_path, monkeypatch):
     """``--tile`` works for every profile: a valid-padding run predicts with tiles of the same side, a
     same-padding run (cpu) predicts a slice in one pass and keeps its evaluation tile."""
-    from unet_repro import train as T
+    from unet_repro.training import command as T
 
     seen = {}
 
@@ -223,7 +225,7 @@ def test_train_bad_input_is_one_line(files, case, capsys, monkeypatch):
 
 def test_train_without_data_is_one_line(files, capsys, monkeypatch):
     """No ISBI data and no download: the data module's instructions, on one line."""
-    from unet_repro import data
+    from unet_repro.data import isbi2012 as data
 
     def no_data(*args, **kwargs):
         raise data.DownloadError(
@@ -247,17 +249,17 @@ def test_train_without_data_is_one_line(files, capsys, monkeypatch):
 
 def test_a_bug_keeps_its_traceback(files, monkeypatch):
     """Only bad input becomes one line: an unexpected exception (a bug) is not hidden."""
-    from unet_repro import data
+    from unet_repro.data import isbi2012 as data
 
     def bug(*args, **kwargs):
         raise KeyError("a bug")
 
     monkeypatch.setattr(data, "load_isbi2012", bug)
     monkeypatch.chdir(files)
-    from unet_repro import train
+    from unet_repro.training import command
 
     with pytest.raises(KeyError):
-        train.main(_train_argv(["--iterations", "1", "--out", "run_nodata"]))
+        command.main(_train_argv(["--iterations", "1", "--out", "run_nodata"]))
 
 
 # ---- evaluate (imports no torch) ----------------------------------------------------------------------------
@@ -304,7 +306,7 @@ def test_evaluate_missing_argument(seg, capsys, monkeypatch):
 
 
 def test_thresholds_print_as_written():
-    from unet_repro.evaluate import _fmt_threshold
+    from unet_repro.metrics.command import _fmt_threshold
 
     assert _fmt_threshold(0.59999999999999998) == "0.6"
     assert _fmt_threshold(0.1 * 3) == "0.3"
@@ -393,10 +395,10 @@ def test_entry_point_version_and_dispatch(files):
     assert proc.returncode == 0 and all(v in proc.stdout for v in ("train", "predict", "evaluate", "reproduce"))
 
 
-@pytest.mark.parametrize("verb", ["train", "predict", "evaluate", "reproduce", "cli"])
+@pytest.mark.parametrize("verb", [*VERBS, "cli"])
 def test_every_verb_has_version(verb, capsys):
     try:
-        rc = importlib.import_module(f"unet_repro.{verb}").main(["--version"])
+        rc = importlib.import_module(VERBS[verb][0] if verb in VERBS else f"unet_repro.{verb}").main(["--version"])
     except SystemExit as exc:  # argparse's version action exits
         rc = exc.code
     assert rc in (0, None)

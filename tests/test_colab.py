@@ -155,7 +155,7 @@ def test_install_cell_installs_the_tagged_package_on_a_colab_like_runtime(tmp_pa
     first = run("import google.colab\n" + local)
     assert first.returncode == 0, first.stdout + first.stderr
 
-    after = run("import unet_repro, unet_repro.model, unet_repro.metrics; print(unet_repro.__file__)")
+    after = run("import unet_repro, unet_repro.model.unet, unet_repro.metrics; print(unet_repro.__file__)")
     assert after.returncode == 0, after.stdout + after.stderr
     assert Path(after.stdout.strip()).is_relative_to(venv_site), after.stdout
     # a second run finds the package and installs nothing (a bogus address would fail if it tried)
@@ -164,7 +164,7 @@ def test_install_cell_installs_the_tagged_package_on_a_colab_like_runtime(tmp_pa
 
 
 def test_progress_bars_are_off_when_asked(monkeypatch):
-    from unet_repro import runs
+    from unet_repro.training import runs
 
     monkeypatch.delenv(runs.PROGRESS_ENV, raising=False)
     assert runs.progress_enabled()
@@ -173,7 +173,7 @@ def test_progress_bars_are_off_when_asked(monkeypatch):
 
 
 def test_run_folder_outside_colab_ignores_drive(tmp_path, monkeypatch):
-    from unet_repro import runs
+    from unet_repro.training import runs
 
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     assert runs.run_folder("ci", tmp_path / "r", drive=True) == tmp_path / "r" and (tmp_path / "r").is_dir()
@@ -183,7 +183,7 @@ def test_run_folder_on_colab_mounts_drive(tmp_path, monkeypatch):
     """With drive=True on Colab the folder lives under MyDrive of the mounted Drive."""
     import types
 
-    from unet_repro import runs
+    from unet_repro.training import runs
 
     mounted = []
     colab = types.ModuleType("google.colab")
@@ -198,7 +198,8 @@ def test_run_folder_on_colab_mounts_drive(tmp_path, monkeypatch):
 
 
 def test_ensure_run_trains_only_when_the_run_is_missing(tmp_path, monkeypatch):
-    from unet_repro import runs, train
+    from unet_repro.training import loop as train
+    from unet_repro.training import runs
 
     calls = []
 
@@ -221,9 +222,10 @@ def test_ensure_run_refuses_a_run_of_another_configuration(tmp_path):
     """A finished run left by an older profile (another learning rate) is never scored as this profile's run."""
     import dataclasses
 
-    from unet_repro import runs
-    from unet_repro.model import UNet
-    from unet_repro.train import profile_config, save_model
+    from unet_repro.model.files import save_model
+    from unet_repro.model.unet import UNet
+    from unet_repro.training import runs
+    from unet_repro.training.config import profile_config
 
     cfg = profile_config("ci")
     (tmp_path / "heldout_prob.tif").write_bytes(b"")

@@ -1,6 +1,6 @@
 """The ISBI 2012 loader: download from mirrors (a local HTTP server only), checksums, errors, the split.
 
-The files served come from where ``unet_repro.data`` finds the stack ($UNET_REPRO_DATA or the user
+The files served come from where ``unet_repro.data.isbi2012`` finds the stack ($UNET_REPRO_DATA or the user
 cache, through the ``isbi`` fixture): without them these tests skip (fail under CI=true).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unet_repro import data as D
+from unet_repro.data import isbi2012 as D
 
 
 @pytest.fixture

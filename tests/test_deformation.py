@@ -1,4 +1,4 @@
-"""Tests of unet_repro.deformation: what the elastic deformation of section 3.1 does to training tiles."""
+"""Tests of unet_repro.augment.deformation: what the elastic deformation of section 3.1 does to training tiles."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unet_repro.deformation import (
+from unet_repro.augment.deformation import (
     DeformationStats,
     deformation_statistics,
     rigid_shift_change,
     table_kinds,
     training_tile,
 )
-from unet_repro.elastic import elastic_displacement
+from unet_repro.augment.elastic import elastic_displacement
 from unet_repro.results import Stochastic
 
 

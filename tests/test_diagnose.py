@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from unet_repro.diagnose import CAUSES, blank_warning
+from unet_repro.metrics.diagnose import CAUSES, blank_warning
 
 
 @pytest.mark.parametrize(
@@ -39,15 +39,19 @@ def test_predict_warns_when_an_untrained_model_gives_a_blank_map(tmp_path):
     """A model that learned nothing (here: never trained) on a uniform image predicts one value everywhere."""
     import torch
 
-    from unet_repro.checkpoint import save_model
-    from unet_repro.model import UNet
+    from unet_repro.model.files import save_model
+    from unet_repro.model.unet import UNet
 
     torch.manual_seed(0)
     save_model(UNet(base_channels=2, depth=4), tmp_path / "model.pt")
     tifffile.imwrite(tmp_path / "x.tif", np.full((1, 200, 200), 128, np.uint8))
     args = ["--model", "model.pt", "--input", "x.tif", "--output", "p.tif", "--no-progress", "--device", "cpu"]
     proc = subprocess.run(
-        [sys.executable, "-m", "unet_repro.predict", *args], cwd=tmp_path, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "unet_repro.inference.command", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "the prediction is nearly blank" in proc.stderr and "label polarity" in proc.stderr
@@ -55,7 +59,7 @@ def test_predict_warns_when_an_untrained_model_gives_a_blank_map(tmp_path):
 
 
 def test_evaluate_warns_on_an_all_cell_proposal(tmp_path, capsys):
-    from unet_repro.evaluate import main
+    from unet_repro.metrics.command import main
 
     lab = np.full((1, 64, 64), 255, np.uint8)
     lab[:, 30:33, :] = 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from unet_repro.evaluate import main
+from unet_repro.metrics.command import main
 
 VECTORS = Path(__file__).resolve().parent / "data" / "isbi2012_metrics"
 
@@ -43,7 +43,7 @@ def test_table_output_and_module_entry_point(tmp_path, merge_case):
         [
             sys.executable,
             "-m",
-            "unet_repro.evaluate",
+            "unet_repro.metrics.command",
             "--proposal",
             str(tmp_path / "p.tif"),
             "--labels",

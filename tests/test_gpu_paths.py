@@ -11,14 +11,17 @@ import pytest
 import torch
 from configs import tiny_config
 
-from unet_repro import train as T
-from unet_repro.augment import Augmenter
-from unet_repro.inference import predict_stack
-from unet_repro.model import UNet
-from unet_repro.pipeline import LossBuffer, StepRunner, TileSource, check_training_arrays, resolve_amp
+from unet_repro.augment.augmenter import Augmenter
+from unet_repro.device import resolve_amp
+from unet_repro.inference.tiling import predict_stack
+from unet_repro.model.unet import UNet
+from unet_repro.training import loop as T
+from unet_repro.training.config import TrainConfig, profile_config
+from unet_repro.training.pipeline import LossBuffer, StepRunner, TileSource, check_training_arrays
+from unet_repro.training.tiles import TileSampler
 
 
-def _tiny(**kw) -> T.TrainConfig:
+def _tiny(**kw) -> TrainConfig:
     return tiny_config(**{"checkpoint_every": 3, **kw})
 
 
@@ -27,12 +30,12 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # weight-map cache goes to tmp
 
 
-def _sampler(tile: int = 92, depth: int = 2) -> T.TileSampler:
+def _sampler(tile: int = 92, depth: int = 2) -> TileSampler:
     rng = np.random.default_rng(1)
     images = rng.random((3, 64, 64), dtype=np.float32)
     labels = (rng.random((3, 64, 64)) > 0.5).astype(np.int64)
     weights = rng.uniform(1.0, 10.0, (3, 64, 64)).astype(np.float32)
-    return T.TileSampler(images, labels, weights, tile, depth)
+    return TileSampler(images, labels, weights, tile, depth)
 
 
 def _model() -> UNet:
@@ -159,7 +162,7 @@ def test_batched_prediction_and_amp_on_cpu():
 
 
 def test_amp_config_values():
-    assert _tiny().amp == "off" and T.profile_config("ci").amp == "off" and T.profile_config("paper").amp == "auto"
+    assert _tiny().amp == "off" and profile_config("ci").amp == "off" and profile_config("paper").amp == "auto"
     assert _tiny(amp=True).amp == "bf16" and _tiny(amp=False).amp == "off"  # the earlier switch
     with pytest.raises(ValueError, match="amp must be one of"):
         _tiny(amp="half")
@@ -241,8 +244,8 @@ def test_time_budget_stops_cleanly(isbi, tmp_path):
 def test_predict_file_uses_the_training_precision(tmp_path):
     import tifffile
 
-    from unet_repro.checkpoint import save_model
-    from unet_repro.predict import predict_file
+    from unet_repro.inference.command import predict_file
+    from unet_repro.model.files import save_model
 
     model = _model().eval()
     stack = np.random.default_rng(1).integers(0, 256, (1, 100, 100), dtype=np.uint8)

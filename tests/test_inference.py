@@ -8,9 +8,11 @@ import tifffile
 import torch
 from torch import nn
 
-from unet_repro import inference as I
-from unet_repro.model import UNet, UNetConfig
-from unet_repro.sizing import output_size, valid_input_sizes
+from unet_repro.data.isbi2012 import normalize_image
+from unet_repro.device import resolve_device
+from unet_repro.inference import tiling as I
+from unet_repro.model.sizing import UNetConfig, output_size, tile_layout, valid_input_sizes
+from unet_repro.model.unet import UNet
 
 
 def _whole_image(model: nn.Module, image: np.ndarray, depth: int) -> np.ndarray:
@@ -33,10 +35,10 @@ def test_tiled_equals_whole_image(depth, tile, shape):
     torch.manual_seed(0)
     model = UNet(base_channels=4, depth=depth).eval()  # drop-out is off in eval mode
     image = np.random.default_rng(1).integers(0, 256, shape).astype(np.uint8)
-    ys, _, _ = I.tile_layout(shape[0], tile, depth)
+    ys, _, _ = tile_layout(shape[0], tile, depth)
     assert len(ys) > 1  # the image really is cut into several tiles
     tiled = I.predict_proba(model, image, tile=tile)
-    whole = _whole_image(model, I.normalize_image(image), depth)
+    whole = _whole_image(model, normalize_image(image), depth)
     assert tiled.shape == shape and tiled.dtype == np.float32
     np.testing.assert_allclose(tiled, whole, atol=2e-5, rtol=0)
     # a larger tile (different layout) gives the same map: the seams are invisible
@@ -89,8 +91,8 @@ def test_bad_input_and_training_mode_restored():
 
 
 def test_predict_cli_writes_isbi_submission_format(tmp_path):
-    from unet_repro.checkpoint import load_model, save_model
-    from unet_repro.predict import main
+    from unet_repro.inference.command import main
+    from unet_repro.model.files import load_model, save_model
 
     torch.manual_seed(0)
     model = UNet(base_channels=2, depth=2)
@@ -143,27 +145,27 @@ def test_module_docstring_layout_is_what_tile_layout_computes():
 
     result = doctest.testmod(I, verbose=False)
     assert result.attempted >= 2 and result.failed == 0
-    starts, out, _ = I.tile_layout(512, 572)
+    starts, out, _ = tile_layout(512, 572)
     assert f"at {starts[0]} and {starts[1]}" in I.__doc__ and f"by {out} - {starts[1]} = {out - starts[1]}" in I.__doc__
 
 
 def test_resolve_device_names_the_problem_and_the_fix(monkeypatch):
-    assert I.resolve_device("cpu") == torch.device("cpu") and I.resolve_device(torch.device("cpu")).type == "cpu"
-    assert I.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device(torch.device("cpu")).type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     for bad in ("gpu", "cuda:x", "cpu:0", "tpu"):
         with pytest.raises(ValueError, match=rf"--device {bad}: unknown device; use --device auto, cpu") as e:
-            I.resolve_device(bad)
+            resolve_device(bad)
         assert "\n" not in str(e.value)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert I.resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cpu")
     for name in ("cuda", "cuda:0"):
         with pytest.raises(ValueError, match=r"no CUDA device is available here .*use --device cpu or auto"):
-            I.resolve_device(name)
+            resolve_device(name)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert I.resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(ValueError, match="1 CUDA device"):
-        I.resolve_device("cuda:1")
+        resolve_device("cuda:1")
 
 
 def test_predict_does_not_import_training(tmp_path):
@@ -172,18 +174,19 @@ def test_predict_does_not_import_training(tmp_path):
     import sys
 
     torch.manual_seed(0)
-    from unet_repro.checkpoint import save_model
+    from unet_repro.model.files import save_model
 
     save_model(UNet(base_channels=2, depth=2), tmp_path / "model.pt")
     tifffile.imwrite(tmp_path / "x.tif", np.zeros((1, 40, 40), np.uint8))
     code = (
         "import sys\n"
-        "from unet_repro.predict import predict_file\n"
+        "from unet_repro.inference.command import predict_file\n"
         f"predict_file({str(tmp_path / 'model.pt')!r}, {str(tmp_path / 'x.tif')!r}, "
         f"{str(tmp_path / 'p.tif')!r}, tile=92, device='cpu', progress=False)\n"
         "print(sorted(m for m in sys.modules if m.startswith('unet_repro')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
-    assert "unet_repro.checkpoint" in loaded and "unet_repro.inference" in loaded  # the loader path ran
-    assert not {"unet_repro.train", "unet_repro.augment", "unet_repro.weights"} & set(loaded), loaded
+    assert "unet_repro.model.files" in loaded and "unet_repro.inference.tiling" in loaded  # the loader path ran
+    training = {m for m in loaded if m.startswith(("unet_repro.training.", "unet_repro.augment", "unet_repro.loss"))}
+    assert not training, loaded

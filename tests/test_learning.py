@@ -2,7 +2,7 @@
 
 The training runs here are tiny (a 2-channel, depth-2 network on one 552x552 tile whose 512x512 output window
 is a whole ISBI slice, so every step sees the same tile unless augmentation changes it) and take a few
-seconds on one thread. They run :func:`unet_repro.train.train` itself and watch what it passes to the loss.
+seconds on one thread. They run :func:`unet_repro.training.loop.train` itself and watch what it passes to the loss.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from unet_repro import loss as loss_mod
-from unet_repro import train as T
-from unet_repro.augment import Augmenter
-from unet_repro.weights import weight_maps
+from unet_repro.augment.augmenter import Augmenter
+from unet_repro.loss import cross_entropy as loss_mod
+from unet_repro.loss.weights import weight_maps
+from unet_repro.training import loop as T
+from unet_repro.training.config import PROFILE_CONFIGS, TrainConfig, profile_config
 
 TILE = 552  # depth 2, valid convolutions: output 512, the whole slice, so the tile position is fixed
 
@@ -26,7 +27,7 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # weight-map cache goes to tmp
 
 
-def _tiny(**kw) -> T.TrainConfig:
+def _tiny(**kw) -> TrainConfig:
     base = {
         "profile": "custom",
         "base_channels": 2,
@@ -45,7 +46,7 @@ def _tiny(**kw) -> T.TrainConfig:
         "seed": 3,
         "tta": "none",
     }
-    return T.TrainConfig(**(base | kw))
+    return TrainConfig(**(base | kw))
 
 
 class _LossSpy:
@@ -71,7 +72,7 @@ class _LossSpy:
                 monkeypatch.setattr(module, "weighted_cross_entropy", spy)
 
 
-def _run(cfg: T.TrainConfig, isbi, tmp_path, monkeypatch, name: str) -> tuple[T.TrainResult, _LossSpy]:
+def _run(cfg: TrainConfig, isbi, tmp_path, monkeypatch, name: str) -> tuple[T.TrainResult, _LossSpy]:
     spy = _LossSpy(monkeypatch)
     result = T.train(cfg, tmp_path / name, isbi=isbi, progress=False, device="cpu", evaluate=False)
     assert len(spy.calls) == cfg.iterations, "the loop must call weighted_cross_entropy once per step"
@@ -84,7 +85,7 @@ def _run(cfg: T.TrainConfig, isbi, tmp_path, monkeypatch, name: str) -> tuple[T.
 def test_paper_profile_is_the_papers_recipe():
     """Section 3: SGD, momentum 0.99, one 572x572 tile per step, the 64-channel depth-4 network of Fig. 1,
     eq. 2 with w0 = 10, sigma = 5 and class balance; section 3.1: elastic augmentation, drop-out."""
-    paper = T.PROFILE_CONFIGS["paper"]
+    paper = PROFILE_CONFIGS["paper"]
     assert paper.profile == "paper"
     assert paper.optimizer == "sgd" and paper.momentum == 0.99
     assert paper.tile == 572 and paper.base_channels == 64 and paper.depth == 4
@@ -96,13 +97,13 @@ def test_paper_profile_is_the_papers_recipe():
     # and the optimiser train() builds from it is SGD with that momentum
     opt = T.make_optimizer(paper, torch.nn.Linear(1, 1))
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.99
-    for name, cfg in T.PROFILE_CONFIGS.items():
+    for name, cfg in PROFILE_CONFIGS.items():
         assert cfg.profile == name
         # 572 tiles, except where notebook 06's validation choice made a profile same-padded (384 tiles)
         assert (cfg.padding, cfg.tile) in {("valid", 572), ("same", 384)}
-    assert T.PROFILE_CONFIGS["ci"].tile == 572 and T.PROFILE_CONFIGS["cpu"].padding == "same"
+    assert PROFILE_CONFIGS["ci"].tile == 572 and PROFILE_CONFIGS["cpu"].padding == "same"
     with pytest.raises(ValueError, match="unknown profile"):
-        T.profile_config("huge")
+        profile_config("huge")
 
 
 # ------------------------------------------------------------------------------------------- the training loop

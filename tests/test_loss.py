@@ -1,4 +1,4 @@
-"""Tests of unet_repro.loss: eq. 1 of the paper (weighted pixel-wise soft-max cross-entropy)."""
+"""Tests of unet_repro.loss.cross_entropy: eq. 1 of the paper (weighted pixel-wise soft-max cross-entropy)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unet_repro.loss import weighted_cross_entropy
-from unet_repro.weights import border_weight_map
+from unet_repro.loss.cross_entropy import weighted_cross_entropy
+from unet_repro.loss.weights import border_weight_map
 
 
 def _data(seed: int = 0, n: int = 2, c: int = 2, h: int = 6, w: int = 7, scale: float = 3.0):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from unet_repro import sizing
-from unet_repro.model import UNet, count_flops, fan_in, trace_feature_maps
+from unet_repro.model import sizing
+from unet_repro.model.unet import UNet, count_flops, fan_in, trace_feature_maps
 
 
 def test_paper_model_parameter_count_and_layers():
@@ -261,7 +261,7 @@ def test_unet_config_is_one_frozen_description_of_fig_1():
     """UNetConfig: the paper's defaults, validated once; UNet(config) and UNet(**fields) build the same network."""
     import dataclasses
 
-    from unet_repro.model import UNetConfig
+    from unet_repro.model.sizing import UNetConfig
 
     paper = UNetConfig()
     assert dataclasses.asdict(paper) == dict(

@@ -1,4 +1,5 @@
-"""Each option string set of the package is spelled once, in unet_repro/options.py, and everything reads it there."""
+"""Each option string set of the package is spelled once, in unet_repro/options.py, and everything reads
+it there."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_no_module_spells_an_option_set_again(path):
 
 
 def test_the_profiles_are_the_configured_ones():
-    from unet_repro.config import PROFILE_CONFIGS
+    from unet_repro.training.config import PROFILE_CONFIGS
 
     assert tuple(PROFILE_CONFIGS) == options.PROFILES and options.DEFAULT_PROFILE in options.PROFILES
 

@@ -96,41 +96,6 @@ def test_default_install_needs_no_compiler():
     assert re.search(r"^TORCH \?= torch==", make, re.MULTILINE) and re.search(r"^TORCH_INDEX \?=", make, re.MULTILINE)
 
 
-def test_metrics_and_results_import_no_torch():
-    """Anyone can score an EM segmentation without torch: metrics (and the results tables) never import it, nor
-    do the study's analysis, its pre-registered rule and the claims ledger."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, importlib\n"
-        "for m in ('unet_repro.results', 'unet_repro.sizing', 'unet_repro.metrics', 'unet_repro.study',\n"
-        "          'unet_repro.primary', 'unet_repro.ledger'):\n"
-        "    try: importlib.import_module(m)\n"
-        "    except ModuleNotFoundError as e:\n"
-        "        if e.name != m: raise\n"
-        "print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-
-
-def test_dependencies_point_one_way():
-    """model, weights, loss, augment, data never import train/inference (training uses them, not the reverse)."""
-    lower = ["model", "sizing", "weights", "loss", "augment", "data", "metrics", "results"]
-    upper = ("train", "inference", "predict", "reproduce", "evaluate")
-    for name in lower:
-        # a module file, or every file of a package (metrics/); one of the two must exist
-        paths = [ROOT / "unet_repro" / f"{name}.py", *sorted((ROOT / "unet_repro" / name).glob("*.py"))]
-        paths = [p for p in paths if p.is_file()]
-        assert paths, name
-        for path in paths:
-            src = path.read_text()
-            for u in upper:
-                pattern = rf"(from\s+\.{{1,2}}{u}\b|from\s+unet_repro\.{u}\b|import\s+unet_repro\.{u}\b)"
-                assert not re.search(pattern, src), (path.relative_to(ROOT).as_posix(), u)
-
-
 def _readme_test_command() -> str:
     """The README's test command: the `make test` line of its "Two commands" block."""
     readme = (ROOT / "README.md").read_text()

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unet_repro import primary as P
-from unet_repro.grid import read_toml
-from unet_repro.study import METRICS
+from unet_repro.study import primary as P
+from unet_repro.study.grid import read_toml
+from unet_repro.study.records import METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "06_ablations" / "runs"

@@ -62,7 +62,7 @@ def test_augment_benchmark_table():
 
 
 def test_cutoff_radius_in_the_weights_docstring():
-    from unet_repro import weights
+    from unet_repro.loss import weights
 
     assert "R = 26.3 px for the paper's w0 = 10, sigma = 5" in " ".join(weights.__doc__.split())
     assert round(weights.cutoff_distance(10.0, 5.0, weights.TRUNCATION_TOL), 1) == 26.3
@@ -70,8 +70,8 @@ def test_cutoff_radius_in_the_weights_docstring():
 
 def test_augmenter_gray_ranges_are_measured_on_the_training_slices(isbi):
     """Augmenter's gray-value defaults equal gray_value_ranges on the training slices (never held-out ones)."""
-    from unet_repro.augment import Augmenter, gray_value_ranges
-    from unet_repro.data import split_train_heldout
+    from unet_repro.augment.augmenter import Augmenter, gray_value_ranges
+    from unet_repro.data.isbi2012 import split_train_heldout
 
     train_idx, held_idx = split_train_heldout(isbi.train_images.shape[0])
     assert not set(train_idx) & set(held_idx)

@@ -82,7 +82,7 @@ def test_prose_compares_the_cpu_and_ci_models():
 
 def test_prose_quotes_the_ci_recipe_trials():
     """ "Adam at learning rate 3e-4, no augmentation) is the best of seven trials on the *validation* block"."""
-    from unet_repro.config import profile_config
+    from unet_repro.training.config import profile_config
 
     trials, ci = _table("04_ci_recipe.csv"), profile_config("ci")
     words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}

@@ -27,8 +27,8 @@ def _heldout_slices() -> list[int]:
 
 def _all_cell_pixel_error() -> float:
     """The trivial baseline: the pixel error of predicting "cell" everywhere on the held-out block."""
-    from unet_repro.data import load_isbi2012
-    from unet_repro.metrics import pixel_error
+    from unet_repro.data.isbi2012 import load_isbi2012
+    from unet_repro.metrics.pixel import pixel_error
 
     labels = load_isbi2012().train_labels[_heldout_slices()]
     return float(pixel_error(np.ones(labels.shape, np.float32), labels))
@@ -184,7 +184,7 @@ def blurred_baseline() -> dict[str, float]:
     held-out block: a segmentation without any learning (pixel ~0.10, warping ~0.0049, Rand ~0.40)."""
     from scipy import ndimage
 
-    from unet_repro.data import load_isbi2012
+    from unet_repro.data.isbi2012 import load_isbi2012
     from unet_repro.metrics import isbi2012_scores
 
     isbi, held = load_isbi2012(), _heldout_slices()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from unet_repro import sizing
-from unet_repro.model import UNet
+from unet_repro.model import sizing
+from unet_repro.model.unet import UNet
 
 
 def test_paper_numbers():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from unet_repro.study import (
+from unet_repro.study.records import (
     METRICS,
     load_records,
     paired_effects,
@@ -96,7 +96,7 @@ def test_verdict_rule(metric, diff, se, n, expected):
 
 def test_seed_study_kinds_give_every_table_the_same_tolerance(runs, tmp_path):
     from unet_repro.results import Stochastic
-    from unet_repro.study import SEED_STUDY
+    from unet_repro.study.records import SEED_STUDY
 
     root = tmp_path / "checkout"
     (root / SEED_STUDY).mkdir(parents=True)

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from unet_repro.protocol import PROTOCOL, Protocol, check_training_slices
+from unet_repro.data.protocol import PROTOCOL, Protocol, check_training_slices
 from unet_repro.results import code_commit
-from unet_repro.sweep import Grid, SweepError, load_grid, pending, run_sweep
+from unet_repro.study.grid import Grid, SweepError, load_grid
+from unet_repro.study.sweep import pending, run_sweep
 
 # Tiny runs: 2 channels, 188-px training tiles, 2 steps; the 572 evaluation tile keeps prediction cheap.
 TINY = dict(base_channels=2, tile=188, eval_tile=572, iterations=2, checkpoint_every=0, threads=1)
@@ -66,7 +67,7 @@ def test_cli_bad_grid_is_one_line_exit_2(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text('[base]\ntile = 100\n[[config]]\nname = "x"\n')
     out = subprocess.run(
-        [sys.executable, "-m", "unet_repro.sweep", str(grid), "--runs-dir", str(tmp_path / "r")],
+        [sys.executable, "-m", "unet_repro.study.sweep", str(grid), "--runs-dir", str(tmp_path / "r")],
         capture_output=True,
         text=True,
     )

@@ -1,10 +1,10 @@
-"""Tests of unet_repro.timing: methods timed round robin, the order rotating from round to round."""
+"""Tests of unet_repro.study.timing: methods timed round robin, the order rotating from round to round."""
 
 from __future__ import annotations
 
 import pytest
 
-from unet_repro.timing import interleaved_times
+from unet_repro.study.timing import interleaved_times
 
 
 def test_rounds_rotate_and_warmup_is_not_timed():

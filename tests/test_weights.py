@@ -1,4 +1,4 @@
-"""Tests of unet_repro.weights: eq. 2 of the paper, exactly, against slow references written here."""
+"""Tests of unet_repro.loss.weights: eq. 2 of the paper, exactly, against slow references written here."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from unet_repro import weights as W
+from unet_repro.loss import weights as W
+from unet_repro.loss.cells import label_cells
+from unet_repro.loss.distance import border_distances
 
 ACC = 1e-4  # the accuracy the issue promises, "within 1e-4 of the exact value everywhere"
 
@@ -97,8 +99,8 @@ def test_all_isbi_slices_match_per_cell_reference(isbi):
 def test_isbi_d1_is_the_background_distance_transform(isbi):
     """d1 for membrane pixels is the plain EDT to the nearest cell pixel (an independent single EDT)."""
     label = isbi.train_labels[5]
-    cells, k = W.label_cells(label)
-    d1, d2 = W.border_distances(cells, k, max_distance=None)
+    cells, k = label_cells(label)
+    d1, d2 = border_distances(cells, k, max_distance=None)
     bg = label == 0
     expected = ndi.distance_transform_edt(bg)
     np.testing.assert_array_equal(d1[bg], expected[bg])
@@ -120,7 +122,7 @@ def test_random_instances_match_brute_force(seed):
     rng = np.random.default_rng(seed)
     h, w = int(rng.integers(20, 45)), int(rng.integers(20, 45))
     lab = random_instances(rng, h, w, int(rng.integers(3, 12)))
-    cells = W.label_cells(lab, instances=True)[0]
+    cells = label_cells(lab, instances=True)[0]
     sigma = float(rng.choice([2.0, 5.0, 12.0]))  # 12: the cut-off radius exceeds the image
     cw = (1.7, 0.6)
     got = W.border_weight_map(lab, w0=10.0, sigma=sigma, class_weights=cw, instances=True)
@@ -134,7 +136,7 @@ def test_package_per_cell_reference_matches_brute_force(seed):
     rng = np.random.default_rng(100 + seed)
     h, w = int(rng.integers(20, 45)), int(rng.integers(20, 45))
     lab = random_instances(rng, h, w, int(rng.integers(3, 12)))
-    cells = W.label_cells(lab, instances=True)[0]
+    cells = label_cells(lab, instances=True)[0]
     sigma = float(rng.choice([2.0, 5.0, 12.0]))
     got = W.per_cell_weight_map(lab, w0=10.0, sigma=sigma, class_weights=(1.7, 0.6), instances=True)
     assert got.dtype == np.float64

@@ -40,11 +40,11 @@ __all__ = [
 
 #: verb -> (module, one-line description)
 VERBS: dict[str, tuple[str, str]] = {
-    "train": ("unet_repro.train", "train a U-Net on ISBI 2012 (section 3 of the paper)"),
-    "predict": ("unet_repro.predict", "overlap-tile prediction of a TIFF (Fig. 2) -> float32 TIFF, 1 = cell"),
-    "evaluate": ("unet_repro.evaluate", "ISBI 2012 metrics of a segmentation against labels (no torch)"),
+    "train": ("unet_repro.training.command", "train a U-Net on ISBI 2012 (section 3 of the paper)"),
+    "predict": ("unet_repro.inference.command", "overlap-tile prediction of a TIFF (Fig. 2) -> float32 TIFF, 1 = cell"),
+    "evaluate": ("unet_repro.metrics.command", "ISBI 2012 metrics of a segmentation against labels (no torch)"),
     "reproduce": ("unet_repro.reproduce", "run the notebooks with papermill and check results/"),
-    "sweep": ("unet_repro.sweep", "a grid of training runs x seeds, locally or on a Dask cluster"),
+    "sweep": ("unet_repro.study.sweep", "a grid of training runs x seeds, locally or on a Dask cluster"),
 }
 
 #: Exceptions that mean bad input (a file, a number, a configuration), reported as one line.
@@ -181,7 +181,7 @@ def _message(exc: BaseException) -> str:
         )
     if isinstance(exc, pickle.UnpicklingError):  # torch.load of a file that is not a checkpoint
         return (
-            "a file given is not a PyTorch checkpoint written by unet_repro.train; "
+            "a file given is not a PyTorch checkpoint written by unet_repro.training.loop; "
             "give the model.pt (or checkpoint.pt) a training run wrote"
         )
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
@@ -203,7 +203,7 @@ def _message(exc: BaseException) -> str:
 def guarded(body: Callable[[], int]) -> int:
     """Run a command's body; bad input (:data:`EXPECTED`) becomes one line on stderr and exit status 2.
 
-    So do missing or damaged ISBI 2012 data (:class:`unet_repro.data.DataError`, its instructions on the
+    So do missing or damaged ISBI 2012 data (:class:`unet_repro.data.isbi2012.DataError`, its instructions on the
     same line). Anything else (a bug) keeps its traceback. ``UNET_REPRO_DEBUG=1`` re-raises everything.
 
     Args:
@@ -229,8 +229,8 @@ def guarded(body: Callable[[], int]) -> int:
 
 
 def _is_data_error(exc: BaseException) -> bool:
-    """The ISBI 2012 data is missing, damaged or not downloadable (:class:`unet_repro.data.DataError`)."""
-    data = sys.modules.get("unet_repro.data")
+    """The ISBI 2012 data is missing, damaged or not downloadable (:class:`unet_repro.data.isbi2012.DataError`)."""
+    data = sys.modules.get("unet_repro.data.isbi2012")
     return data is not None and isinstance(exc, data.DataError)
 
 
@@ -246,7 +246,7 @@ def _usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``unet-repro``: dispatch to ``unet_repro.<verb>.main``."""
+    """Entry point of ``unet-repro``: dispatch to the verb's ``main`` (:data:`VERBS`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print(

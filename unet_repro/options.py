@@ -37,7 +37,7 @@ Amp = Literal["off", "bf16", "fp16", "auto"]
 AMP_MODES: tuple[str, ...] = get_args(Amp)
 #: ``TrainConfig.augment``: all of section 3.1, none of it, or one of its two parts
 AUGMENT_MODES = (True, False, "no_elastic", "elastic_only")
-#: the training profiles (``unet_repro.config.PROFILE_CONFIGS``) and the one CI and ``make`` use by default
+#: the training profiles (``unet_repro.training.config.PROFILE_CONFIGS``) and the one CI and ``make`` use by default
 Profile = Literal["ci", "cpu", "paper"]
 PROFILES: tuple[str, ...] = get_args(Profile)
 DEFAULT_PROFILE: Profile = "ci"

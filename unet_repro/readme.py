@@ -1,8 +1,8 @@
 """The README's blocks that carry numbers, written from the committed tables, never typed.
 
 ``python -m unet_repro.readme [README] [RESULTS]`` (``make readme``) rewrites each block between its marker
-lines: the claims ledger and the study's cost (:mod:`unet_repro.ledger`), the exploratory ablation table
-(:mod:`unet_repro.ablations`) and the paper-vs-ours table (:func:`paper_vs_ours`). ``tests/test_readme.py``
+lines: the claims ledger and the study's cost (:mod:`unet_repro.study.ledger`), the exploratory ablation table
+(:mod:`unet_repro.study.ablations`) and the paper-vs-ours table (:func:`paper_vs_ours`). ``tests/test_readme.py``
 checks that the README equals what this writes from the committed tables.
 """
 
@@ -41,7 +41,7 @@ _AUGMENT["no_elastic"] = "augmentation without elastic deformation"
 
 def _recipe(profile: str, run: pd.Series) -> str:
     """A profile's recipe in a few words, from its training table and its configuration."""
-    from .config import profile_config
+    from .training.config import profile_config
 
     cfg = profile_config(profile)
     words = [f"{run.base_channels} channels", f"{run.iterations} steps"]
@@ -61,7 +61,7 @@ def paper_vs_ours(t: Mapping[str, pd.DataFrame], all_cell_pixel: float) -> str:
         t: the committed tables, by their names in :data:`TABLES`.
         all_cell_pixel: the pixel error of predicting "all cell" on the held-out block (computed from the labels).
     """
-    from .weights import TRUNCATION_TOL
+    from .loss.weights import TRUNCATION_TOL
 
     arch, tiles = t["01_architecture.csv"], t["01_tile_sizes.csv"]
     out = int(tiles.loc[tiles.input == 572, "output"].iloc[0])
@@ -176,8 +176,8 @@ def _all_cell_pixel(run: pd.Series) -> float:
     """Pixel error of predicting "cell" everywhere on the run's held-out block (from the labels)."""
     import numpy as np
 
-    from .data import load_isbi2012
-    from .metrics import pixel_error
+    from .data.isbi2012 import load_isbi2012
+    from .metrics.pixel import pixel_error
 
     lo, hi = (int(v) for v in str(run.heldout_slices).split("-"))
     labels = load_isbi2012().train_labels[lo : hi + 1]
@@ -186,7 +186,7 @@ def _all_cell_pixel(run: pd.Series) -> float:
 
 def blocks(t: Mapping[str, pd.DataFrame]) -> dict[tuple[str, str], str]:
     """Every generated block of the README, by its marker lines, from the tables ``t`` (see :data:`TABLES`)."""
-    from . import ablations, ledger
+    from .study import ablations, ledger
 
     train = t["04_training.csv"]
     return {

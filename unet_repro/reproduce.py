@@ -8,7 +8,7 @@ profiles) under the rules written beside it (see :mod:`unet_repro.results`): exa
 identical, stochastic ones within their stated tolerance, measured ones (times) are only reported.
 Each executed notebook, with its outputs, is also kept beside the fresh tables (``notebooks/NN_name.ipynb``,
 machine-specific paths and timestamps removed), so that ``results/notebooks/`` shows every figure and table
-to a reader who runs nothing. Progress bars stay off (``UNET_REPRO_PROGRESS=0``, see :mod:`unet_repro.runs`).
+to a reader who runs nothing. Progress bars stay off (``UNET_REPRO_PROGRESS=0``, see :mod:`unet_repro.training.runs`).
 When everything matches, the fresh tables and figures are copied into the results folder (``--no-write``
 keeps it untouched; ``--update`` copies even after a mismatch, for a deliberate change). The exit status
 is non-zero on any mismatch or failed cell, and the summary names the notebook and the cell.
@@ -65,7 +65,7 @@ def run_notebook(path: Path, executed: Path, parameters: dict, kernel: str = "py
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from .runs import PROGRESS_ENV
+    from .training.runs import PROGRESS_ENV
 
     old_progress = os.environ.get(PROGRESS_ENV)
     os.environ[PROGRESS_ENV] = "0"  # the kernel inherits it: no progress bars in the executed notebooks

@@ -48,15 +48,7 @@ from ._common import (
     validate_inputs,
 )
 from .pixel import _pixel_curve, pixel_error, pixel_error_curve
-from .rand import (
-    _rand_family,
-    rand_error,
-    rand_error_curve,
-    v_info,
-    v_info_curve,
-    v_rand,
-    v_rand_curve,
-)
+from .rand import _rand_family, rand_error, rand_error_curve, v_info, v_info_curve, v_rand, v_rand_curve
 from .simple_points import is_simple_point, simple_point_lut
 from .warping import (
     HOLE_ADDITION,

@@ -20,15 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from ._common import (
-    THRESHOLDS,
-    FScoreCurve,
-    _fscore,
-    _label_components,
-    _map_slices,
-    _offsets,
-    validate_inputs,
-)
+from ._common import THRESHOLDS, FScoreCurve, _fscore, _label_components, _map_slices, _offsets, validate_inputs
 from .watershed import _BORDER, _CELL, _MASK, _flood_membranes
 
 

@@ -1,0 +1,5 @@
+"""Chapter 04's data: the ISBI 2012 stack and the protocol that splits it.
+
+``isbi2012``: ``load_isbi2012`` (download, checksums, ``$UNET_REPRO_DATA``), ``normalize_image``;
+``protocol``: ``PROTOCOL`` (the train, validation and test blocks) and ``check_training_slices``.
+"""

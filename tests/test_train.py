@@ -56,8 +56,8 @@ def test_tile_sampler_window_inside_slice_and_mirrored_context():
     np.testing.assert_array_equal(ti[91::-1, 92:480], img[0, 1:93, 124:512])
     ti, _, _ = s.crop(0, 124, 124)  # bottom-right corner: mirrored both ways
     np.testing.assert_array_equal(ti[480:, 480:], img[0, 510:418:-1, 510:418:-1])
-    with pytest.raises(ValueError, match="larger than the slices"):
-        TileSampler(img[:, :300, :300], lab[:, :300, :300], None, 572)
+    small = TileSampler(img[:, :300, :300], lab[:, :300, :300], None, 572)  # smaller than the window: mirrored
+    assert small.position(rng)[1:] == (0, 0) and small.crop(0, 0, 0)[0].shape == (572, 572)
 
 
 def test_learning_rate_schedule():
@@ -157,8 +157,8 @@ def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
 def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_train(cfg, out, resume, device, progress):
-        seen.update(cfg=cfg, out=out, resume=resume)
+    def fake_train(cfg, out, resume, device, progress, isbi):
+        seen.update(cfg=cfg, out=out, resume=resume, isbi=isbi)
         return T.TrainResult(
             model=None,  # type: ignore[arg-type]
             config=cfg,
@@ -173,7 +173,7 @@ def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):
         command.main(["--profile", "ci", "--out", str(tmp_path), "--iterations", "7", "--resume", "--tta", "d4"]) == 0
     )
     assert seen["cfg"].iterations == 7 and seen["cfg"].tta == "d4" and seen["cfg"].base_channels == 16
-    assert seen["resume"] is True
+    assert seen["resume"] is True and seen["isbi"] is None  # no --images: ISBI 2012
 
 
 # The ci profile's target (held-out pixel error <= 0.07) is checked on the fresh training run of the

@@ -40,7 +40,7 @@ __all__ = [
 
 #: verb -> (module, one-line description)
 VERBS: dict[str, tuple[str, str]] = {
-    "train": ("unet_repro.training.command", "train a U-Net on ISBI 2012 (section 3 of the paper)"),
+    "train": ("unet_repro.training.command", "train a U-Net on ISBI 2012 or your own stack (section 3 of the paper)"),
     "predict": ("unet_repro.inference.command", "overlap-tile prediction of a TIFF (Fig. 2) -> float32 TIFF, 1 = cell"),
     "evaluate": ("unet_repro.metrics.command", "ISBI 2012 metrics of a segmentation against labels (no torch)"),
     "reproduce": ("unet_repro.reproduce", "run the notebooks with papermill and check results/"),

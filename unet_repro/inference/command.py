@@ -20,7 +20,32 @@ import numpy as np
 if TYPE_CHECKING:
     from ..options import TTA
 
-__all__ = ["predict_file", "main"]
+__all__ = ["predict_file", "scale_for_model", "main"]
+
+
+def scale_for_model(image: np.ndarray, model_path: str | Path) -> np.ndarray:
+    """``image`` mapped to uint8 as the model's training images were (``data.input_range`` in ``model.pt``).
+
+    Models trained on ISBI 2012 record no range: ``image`` is returned as it is (8-bit, scaled by /255).
+
+    Args:
+        image: the input as read (any integer or float type).
+        model_path: the ``model.pt`` that will predict it.
+
+    Returns:
+        ``image`` as uint8 for a model trained on a user's 16-bit or float stack, else ``image``.
+    """
+    from ..data.user import to_uint8
+    from ..model.files import read_dict
+
+    if not Path(model_path).is_file():
+        return image
+    try:
+        saved = read_dict(Path(model_path), "model")
+    except ValueError:  # load_model reports a bad model file
+        return image
+    rng = saved.get("data", {}).get("input_range")
+    return image if rng is None else to_uint8(np.asarray(image), (rng[0], rng[1]))
 
 
 def predict_file(
@@ -68,6 +93,7 @@ def predict_file(
         raise ValueError(f"{input_path} looks like a colour image {image.shape}; give a grey-value image or stack")
     if image.ndim not in (2, 3):
         raise ValueError(f"{input_path} has shape {image.shape}; expected H x W or N x H x W")
+    image = scale_for_model(image, model_path)  # a model trained on a user's stack: its grey-value mapping
     if image.dtype != np.uint8:
         raise ValueError(
             f"{input_path} holds {image.dtype}; the model was trained on 8-bit grey values (0..255). "

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data import user as user_data
 from ..options import AMP_MODES, DEFAULT_PROFILE, OPTIMIZERS, PROFILES, SCHEDULES, TTA_MODES
 from . import checkpoint
 from .config import TrainConfig, profile_config
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
         help="time budget: stop cleanly after the step that exceeds it, save and evaluate the run",
     )
     p.add_argument("--no-progress", action="store_true")
+    user_data.add_arguments(p)  # --images, --labels, --labels-kind, --membrane-value, --split
     args = p.parse_args(argv)
     overrides = {
         k: v
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
         cfg = profile_config(args.profile, **overrides)
         if args.tile is not None:  # the evaluation tile follows from the padding (TrainConfig.with_tile)
             cfg = cfg.with_tile(args.tile)
+        user = user_data.from_args(args)  # the user's stack, checked before any folder is made (None: ISBI)
+        cfg = user.configure(cfg) if user is not None else cfg
         if args.out:
             out = Path(args.out)
         else:
@@ -82,7 +86,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
         if args.resume:
             _check_resumable(cfg, out)
         budget = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
-        res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.no_progress, **budget)
+        res = train(
+            cfg, out, resume=args.resume, isbi=user, device=args.device, progress=not args.no_progress, **budget
+        )
+        if user is not None:
+            user.write_heldout(out)
         print(
             json.dumps(
                 {

@@ -212,7 +212,8 @@ def train(
         if cfg.channels_last:
             model = model.to(memory_format=torch.contiguous_format)
             result.model = model
-        save_model(model, out / "model.pt", cfg, iterations=len(log), seconds=seconds)
+        record = getattr(isbi, "record", {})  # a user stack (unet_repro.data.user): its sources, scaling, split
+        save_model(model, out / "model.pt", cfg, iterations=len(log), seconds=seconds, **record)
         checkpoint.write_log(out / "log.csv", log)
         if evaluate:
             evaluate_heldout(result, isbi, device=dev)
@@ -264,5 +265,6 @@ def evaluate_heldout(result: TrainResult, isbi: data_mod.IsbiData, device: torch
         "commit": code_commit(),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config_sha256": hashlib.sha256(json.dumps(config_dict(cfg), sort_keys=True).encode()).hexdigest(),
+        **getattr(isbi, "record", {}),  # a user stack (unet_repro.data.user): its sources, scaling, split
     }
     (result.out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -56,19 +56,17 @@ class TileSampler:
         self.out = output_size(tile, depth, padding)
         self.border = (tile - self.out) // 2
         n, h, w = images.shape
-        if self.out > h or self.out > w:
-            raise ValueError(
-                f"output window {self.out} of tile {tile} is larger than the slices ({h}x{w}); use a smaller tile"
-            )
         b = self.border
-        self.images = mirror_canvas(images.astype(np.float32), (h, w), b)
-        self.labels = mirror_canvas(labels, (h, w), b)
-        self.weights = None if weights is None else mirror_canvas(weights.astype(np.float32), (h, w), b)
+        ext = (max(h, self.out), max(w, self.out))  # a slice smaller than the output window: mirrored to fill it
+        self.images = mirror_canvas(images.astype(np.float32), ext, b)
+        self.labels = mirror_canvas(labels, ext, b)
+        self.weights = None if weights is None else mirror_canvas(weights.astype(np.float32), ext, b)
         self.shape = (n, h, w)
 
     def position(self, rng: np.random.Generator) -> tuple[int, int, int]:
         """Draw (slice, top, left) of the output window (uniform over windows inside the slice)."""
         n, h, w = self.shape
+        h, w = max(h, self.out), max(w, self.out)  # slices smaller than the window: the window at 0
         return int(rng.integers(n)), int(rng.integers(h - self.out + 1)), int(rng.integers(w - self.out + 1))
 
     def crop(self, i: int, y: int, x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -93,8 +91,10 @@ def prepare_data(cfg: TrainConfig, isbi: data_mod.IsbiData) -> tuple[np.ndarray,
     images = normalize_image(isbi.train_images[train_idx])
     labels = isbi.train_labels[train_idx]
     classes = (labels > 127).astype(np.int64)
+    cells = getattr(isbi, "instance_labels", None)  # a user's instance labels: eq. 2 measured to the true cells
     weights = weight_maps(
-        labels,
+        labels if cells is None else cells[train_idx],
+        instances=None if cells is None else True,
         w0=cfg.w0,
         sigma=cfg.sigma,
         class_weights=None if cfg.class_balance else (1.0, 1.0),

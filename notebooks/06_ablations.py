@@ -386,7 +386,12 @@ plt.close(fig)
 same_loss = table[(table.metric == "pixel_error") & ~table.group.isin(["loss", "data", "test-time"])]
 strongest = same_loss.assign(t=(same_loss.mean_diff / same_loss.se).abs()).nlargest(3, "t")["name"].tolist()
 curves = A.loss_curves(RUNS, ["baseline", *strongest])
-fig = A.learning_curve_plot(curves, ["baseline", *strongest])
+fig = A.learning_curve_plot(
+    curves,
+    ["baseline", *strongest],
+    f"Training loss: the baseline and the {len(strongest)} changes that move test pixel error most\n"
+    "(same loss and slices as the baseline); a lower curve is an easier task, not a better test score",
+)
 save_figure(fig, "06_learning_curves", RESULTS)
 plt.show()
 plt.close(fig)

@@ -288,8 +288,8 @@ def forest_plot(table: pd.DataFrame, metrics: Sequence[str] = METRICS):  # noqa:
     return fig
 
 
-def learning_curve_plot(curves: pd.DataFrame, names: Sequence[str]):  # noqa: ANN201 - a matplotlib Figure
-    """Training loss against step, mean over seeds, one line per configuration."""
+def learning_curve_plot(curves: pd.DataFrame, names: Sequence[str], title: str = ""):  # noqa: ANN201 - a Figure
+    """Training loss against step, mean over seeds, one line per configuration, under ``title``."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -301,6 +301,8 @@ def learning_curve_plot(curves: pd.DataFrame, names: Sequence[str]):  # noqa: AN
         ax.plot(mean.index, mean.to_numpy(), label=f"{name} ({sel['seed'].nunique()} seeds)")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (mean of 10 steps)")
+    if title:
+        ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

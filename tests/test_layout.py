@@ -20,8 +20,9 @@ TOP = {"__init__", "cli", "options", "results", "reproduce", "readme", "device"}
     "predict",
     "evaluate",
     "sweep",
+    "export",
 }
-ENTRIES = {"train", "predict", "evaluate", "sweep"}
+ENTRIES = {"train", "predict", "evaluate", "sweep", "export"}
 
 #: folder -> the folders it may import (the chapters in paper order; training uses model, loss, augment, data)
 ALLOWED = {

@@ -1,6 +1,6 @@
 """The ``unet-repro`` command and what every command line of the package shares.
 
-``unet-repro train|predict|evaluate|reproduce|sweep [options]`` runs ``python -m unet_repro.<verb>`` (each
+``unet-repro train|predict|evaluate|reproduce|sweep|export [options]`` runs ``python -m unet_repro.<verb>`` (each
 module keeps its own ``main()``); ``unet-repro --version`` prints the installed version. Every command
 line reports bad input as one line on stderr, ``error: <problem>; <fix>``, with exit status 2 and no
 traceback (CONTRIBUTING.md, "Bad input gives an error that says what is wrong and how to fix it").
@@ -45,6 +45,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "evaluate": ("unet_repro.metrics.command", "ISBI 2012 metrics of a segmentation against labels (no torch)"),
     "reproduce": ("unet_repro.reproduce", "run the notebooks with papermill and check results/"),
     "sweep": ("unet_repro.study.sweep", "a grid of training runs x seeds, locally or on a Dask cluster"),
+    "export": ("unet_repro.inference.export", "a trained model as a BioImage Model Zoo package (bioimage.io spec 0.5)"),
 }
 
 #: Exceptions that mean bad input (a file, a number, a configuration), reported as one line.

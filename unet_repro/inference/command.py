@@ -132,7 +132,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     from ..options import AMP_MODES, TTA_MODES
 
     p = command_parser(prog, "Overlap-tile U-Net prediction -> 32-bit float TIFF, 1 = cell.")
-    p.add_argument("--model", required=True, help="model.pt written by python -m unet_repro.train")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model.pt written by python -m unet_repro.train, or cpu: the model shipped in results/cpu/model/",
+    )
     p.add_argument("--input", required=True, help="uint8 TIFF image or stack")
     p.add_argument("--output", required=True, type=output_file, help="float32 TIFF to write")
     p.add_argument("--tile", type=positive_int, default=572, help="input tile side (default 572)")
@@ -158,8 +162,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.pr
     def run() -> int:
         t0 = time.perf_counter()
         _check_tiff(args.input, "--input")
+        from ..model.shipped import resolve_model
+
         prob = predict_file(
-            args.model,
+            resolve_model(args.model),
             args.input,
             args.output,
             args.tile,

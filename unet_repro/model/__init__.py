@@ -2,5 +2,6 @@
 
 ``unet``: :class:`UNet`, its paper initialisation and feature-map trace; ``sizing``: :class:`UNetConfig`, the
 tile arithmetic (``output_size``, ``valid_input_sizes``, ``tile_layout``) and ``mirror_canvas``; ``files``:
-``save_model`` / ``load_model`` of ``model.pt``.
+``save_model`` / ``load_model`` of ``model.pt``; ``shipped``: ``resolve_model`` (``--model cpu``, the network kept in
+``results/cpu/model/``) and ``ship``.
 """

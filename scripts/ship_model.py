@@ -1,0 +1,61 @@
+"""Ship a finished ``cpu`` run: half-precision weights, ``model.json`` and the model card (model.shipped).
+
+Usage: ``python scripts/ship_model.py [RUN]`` (default ``build/runs/cpu``, where ``make reproduce PROFILE=cpu``
+trains it). Measures on the test block (slices 25-29) how far half precision moves P(cell), then writes
+``results/cpu/model/model.pt``, ``model.json`` and ``results/cpu/MODEL_CARD.md``; the card's scores are the
+committed ``results/cpu/05_evaluation.csv`` (the same run, scored by notebook 05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from unet_repro.data.isbi2012 import load_isbi2012
+    from unet_repro.data.protocol import PROTOCOL
+    from unet_repro.inference.tiling import predict_stack
+    from unet_repro.metrics import pixel_error
+    from unet_repro.model.files import load_model
+    from unet_repro.model.shipped import model_card, ship
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", nargs="?", type=Path, default=ROOT / "build" / "runs" / "cpu")
+    args = p.parse_args(argv)
+    metrics = json.loads((args.run / "metrics.json").read_text())
+    if metrics.get("profile") != "cpu":
+        print(f"error: {args.run} is a {metrics.get('profile')!r} run; give the cpu profile's run", file=sys.stderr)
+        return 2
+    folder = ROOT / "results" / "cpu" / "model"
+    isbi = load_isbi2012()
+    test = list(range(*PROTOCOL.test))
+    images, labels = isbi.train_images[test], isbi.train_labels[test]
+    tta = metrics.get("tta", "d4")
+    full = predict_stack(load_model(args.run / "model.pt"), images, tta=tta, progress=False)
+    meta = ship(args.run, folder, {})
+    half = predict_stack(load_model(folder / "model.pt"), images, tta=tta, progress=False)
+    measured = {
+        "max_abs_prob_change": float(np.abs(half - full).max()),
+        "pixel_error_change": float(pixel_error(half, labels) - pixel_error(full, labels)),
+        "on": f"test block, slices {test[0]}-{test[-1]}, tta {tta}",
+    }
+    meta = ship(args.run, folder, measured)
+    table = pd.read_csv(ROOT / "results" / "cpu" / "05_evaluation.csv").iloc[-1]
+    scores = {m: float(table[m]) for m in ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")}
+    spread = pd.read_csv(ROOT / "results" / "04_seed_study.csv").set_index("metric")["sd"]
+    seed_sd = {m: float(spread[m]) for m in ("pixel_error", "rand_error", "warping_error")}
+    (ROOT / "results" / "cpu" / "MODEL_CARD.md").write_text(model_card(meta, scores, seed_sd))
+    print(json.dumps({"sha256": meta["sha256"], "bytes": meta["bytes"], **measured}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

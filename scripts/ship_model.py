@@ -19,6 +19,37 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _test_volume_figure(model, volume: np.ndarray, tta: str) -> Path:  # noqa: ANN001 - a UNet
+    """The shipped model on the ISBI 2012 test volume (no labels exist): one slice, its P(cell), and an
+    overlay, as the README shows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from unet_repro.inference.tiling import predict_stack
+    from unet_repro.results import save_figure
+
+    z = volume.shape[0] // 2
+    prob = predict_stack(model, volume[z : z + 1], tta=tta, progress=False)[0]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+    axes[0].imshow(volume[z], cmap="gray")
+    axes[0].set_title(f"ISBI 2012 test volume, slice {z} (no labels published)", fontsize=9)
+    im = axes[1].imshow(prob, cmap="magma", vmin=0, vmax=1)
+    axes[1].set_title(f"P(cell) from the shipped cpu model (tta {tta})", fontsize=9)
+    fig.colorbar(im, ax=axes[1], fraction=0.046)
+    axes[2].imshow(volume[z], cmap="gray")
+    axes[2].imshow(np.ma.masked_where(prob >= 0.5, prob), cmap="autumn", alpha=0.55, vmin=0, vmax=1)
+    axes[2].set_title("membrane (P(cell) < 0.5) drawn in red over the slice", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle("unet-repro predict --model cpu on data no choice looked at: the test volume's membranes", y=1.0)
+    fig.tight_layout()
+    path = save_figure(fig, "cpu_model_test_volume", ROOT / "results" / "cpu")
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     from unet_repro.data.isbi2012 import load_isbi2012
     from unet_repro.data.protocol import PROTOCOL
@@ -53,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     spread = pd.read_csv(ROOT / "results" / "04_seed_study.csv").set_index("metric")["sd"]
     seed_sd = {m: float(spread[m]) for m in ("pixel_error", "rand_error", "warping_error")}
     (ROOT / "results" / "cpu" / "MODEL_CARD.md").write_text(model_card(meta, scores, seed_sd))
+    _test_volume_figure(load_model(folder / "model.pt"), isbi.test_images, tta)
     print(json.dumps({"sha256": meta["sha256"], "bytes": meta["bytes"], **measured}))
     return 0
 

@@ -56,6 +56,12 @@ from unet_repro.study.records import seed_study_kinds
 
 RESULTS = default_results_dir(profile, out_dir)
 
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
+# The chapter's summary: the cell under "What this means" writes it here once every number in it is computed.
+from IPython.display import Markdown, display
+
+chapter_summary = display(Markdown("*The summary appears here once the notebook has run to its end.*"), display_id=True)
+
 # %%
 import json
 import time
@@ -185,7 +191,7 @@ for name, prob in synthetic.items():
 syn = pd.DataFrame(syn_rows)
 syn
 
-# %%
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
 checks = [
     ("perfect: warping error", 0.0, syn.loc[0, "warping_error"]),
     ("shifted: warping error (pixel error > 0.02)", 0.0, syn.loc[1, "warping_error"]),
@@ -198,9 +204,6 @@ for what, expected, got in checks:
 assert syn.loc[1, "pixel_error"] > 0.02 and syn.loc[2, "merge_px"] > 0 and syn.loc[3, "split_px"] > 0
 print(f"gap: expected: merge pixels > 0, got: {syn.loc[2, 'merge_px']}, match: True")
 print(f"false membrane: expected: split pixels > 0, got: {syn.loc[3, 'split_px']}, match: True")
-
-from IPython.display import Markdown, display
-
 r = syn.set_index("case")
 assert r["pixel_error"].idxmax() == "shifted" and r.loc["shifted", "warping_error"] == 0
 assert (
@@ -208,6 +211,8 @@ assert (
     and r.loc["shifted", "rand_error"] < r.loc["false membrane", "rand_error"]
 )
 assert r.loc["gap", "pixel_error"] < r.loc["shifted", "pixel_error"] and r.loc["false membrane", "split_px"] == 1
+
+# %%
 display(
     Markdown(
         f"The shifted boundary costs the largest pixel error of the four ({r.loc['shifted', 'pixel_error']:.4f}) and "
@@ -380,6 +385,135 @@ display(
 )
 
 # %% [markdown]
+# ### The merges and splits that cost the most
+#
+# The table above counts 4-connected groups of pixels, so one gap whose pixels touch only at corners counts
+# several times. Below (`unet_repro.metrics.topology.topology_events`), the merge pixels of a slice that join
+# the same cells are **one merge**, and the split pixels inside one cell are **one split**, that cell cut into
+# the pieces the prediction leaves of it. Each event has a warping cost (its pixels) and a Rand-type cost: the
+# pixel pairs it wrongly joins (across the merged cells) or separates (across the pieces). The crops show the
+# largest merges and splits by pixels, at the stack's best warping threshold, 96 x 96 pixels around each.
+
+# %%
+from unet_repro.metrics.figures import event_crops_figure
+from unet_repro.metrics.topology import topology_events
+
+events = topology_events(heldout_prob, heldout_labels, best["warping_error"])
+by_kind = events.groupby("kind").agg(events=("pixels", "size"), pixels=("pixels", "sum"), pairs=("pairs", "sum"))
+display(by_kind)
+TOP = 3
+shown = [
+    {**row, "name": f"slice {held[row['slice']]}, {row['kind']} {n + 1}"}
+    for kind in ("merge", "split")
+    for n, row in enumerate(events[events.kind == kind].head(TOP).to_dict("records"))
+]
+fig = event_crops_figure(
+    data.train_images[held],
+    heldout_prob,
+    heldout_labels,
+    shown,
+    best["warping_error"],
+    f"Test block {held[0]}-{held[-1]}, profile {profile}, warping threshold {best['warping_error']:.1f}: the {TOP} largest merges "
+    f"by warping pixels (red), where the prediction misses a\nmembrane the label draws, and the {TOP} largest "
+    "splits, where it draws membrane through a label cell",
+)
+save_figure(fig, "05_topology_events", RESULTS)
+plt.show()
+plt.close(fig)
+
+
+# %%
+lines = []
+for row in shown:
+    where = f"**{row['name']}** (row {row['y']}, column {row['x']}): {row['pixels']} warping pixels"
+    if row["kind"] == "merge":
+        lines.append(
+            f"- {where}; it joins {row['parts']} label cells of {', '.join(f'{v:,}' for v in row['part_pixels'])} "
+            f"pixels, {row['pairs']:,} pixel pairs wrongly put together."
+        )
+    else:
+        lines.append(
+            f"- {where}; it cuts a label cell of {sum(row['part_pixels']):,} pixels into {row['parts']} pieces (the "
+            f"largest {row['part_pixels'][0]:,}), {row['pairs']:,} pixel pairs wrongly put apart."
+        )
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ### Why our topology metrics trail the paper's, from these counts
+#
+# The warping error charges an event its pixels; the Rand error charges it pixel pairs, so a merge of two large
+# cells costs it far more than many small slips. The Rand error is scored at its own best threshold, so its
+# events are counted again there.
+
+# %%
+n_slices = len(held)
+per_slice = events.pixels.sum() / n_slices
+split_only = by_kind.loc["split", "pixels"] / (n_slices * slice_pixels) if "split" in by_kind.index else 0.0
+merge_only = by_kind.loc["merge", "pixels"] / (n_slices * slice_pixels) if "merge" in by_kind.index else 0.0
+top10 = events.head(10).pixels.sum() / max(events.pixels.sum(), 1)
+rest_per_slice = events.pixels.iloc[10:].sum() / n_slices
+events_rand = topology_events(heldout_prob, heldout_labels, best["rand_error"])
+merges_rand = events_rand[events_rand.kind == "merge"].sort_values("pairs", ascending=False)
+pairs_rand = events_rand.pairs.sum()
+top_merges = merges_rand.head(10)
+display(
+    Markdown(
+        f"On the test block ({held[0]}-{held[-1]}, profile {profile}) at the warping threshold "
+        f"{best['warping_error']:.1f}: {int(by_kind['events'].sum())} events, {per_slice:.0f} warping pixels per "
+        f"slice against the paper's {paper_px:.0f}. The splits alone give a warping error of {split_only:.5f} and "
+        f"the merges alone {merge_only:.5f}, each above the paper's 0.000353: both kinds would have to shrink. The "
+        f"gap is not a few large events: the 10 largest hold {top10:.0%} of the pixels, and without them "
+        f"{rest_per_slice:.0f} pixels per slice remain, still {rest_per_slice / paper_px:.1f} times the paper's. "
+        f"At the Rand error's threshold ({best['rand_error']:.1f}) the merges put {merges_rand.pairs.sum():,} pixel "
+        f"pairs wrongly together, {merges_rand.pairs.sum() / max(pairs_rand, 1):.0%} of all the pairs the events "
+        f"misplace, and the 10 merges with most pairs hold {top_merges.pairs.sum() / max(merges_rand.pairs.sum(), 1):.0%} "
+        f"of them with {int(top_merges.pixels.sum())} warping pixels: each joins a cell of at least "
+        f"{int(top_merges.part_pixels.str[0].min()):,} pixels to one of {int(top_merges.part_pixels.str[1].median()):,} "
+        f"(median) through a gap of {int(top_merges.pixels.min())}-{int(top_merges.pixels.max())} pixels. "
+        + (
+            "The Rand error trails the paper's mostly because of these few short gaps between large cells"
+            if top_merges.pairs.sum() > merges_rand.pairs.sum() / 2
+            else "No few merges dominate the Rand error: its pairs are spread over many events"
+        )
+        + (
+            "; the warping error because of many small splits and merges all over the slices."
+            if top10 < 0.5
+            else "; the warping error mostly because of its 10 largest events."
+        )
+    )
+)
+
+# %% [markdown]
+# What the `cpu` profile changes, from the committed tables of both profiles (`results/05_evaluation.csv`,
+# `results/cpu/05_evaluation.csv`):
+
+# %%
+tables = {
+    p: (repo_root() / "results" / d / "05_evaluation.csv") if repo_root() else None
+    for p, d in (("ci", ""), ("cpu", "cpu"))
+}
+if all(t is not None and t.is_file() for t in tables.values()):
+    ours = {p: pd.read_csv(t).iloc[-1] for p, t in tables.items()}
+    has_counts = all({"merge_pixels", "split_pixels"} <= set(pd.read_csv(t).columns) for t in tables.values())
+    display(
+        Markdown(
+            f"On the test block, the `cpu` profile's Rand error is {ours['cpu'].rand_error:.4f} against `ci`'s "
+            f"{ours['ci'].rand_error:.4f} ({ours['cpu'].rand_error / ours['ci'].rand_error:.0%} of it), its warping "
+            f"error {ours['cpu'].warping_error:.6f} against {ours['ci'].warping_error:.6f}. "
+            + (
+                "The tables hold the split and merge counts of both."
+                if has_counts
+                else "The committed tables hold no split or merge counts for either profile, so which events the "
+                "`cpu` profile removes cannot be read from them. The counts above show only how the two metrics can "
+                "part: closing the few short gaps between large cells would lower the Rand error much more than the "
+                "warping error."
+            )
+        )
+    )
+else:
+    print("the committed tables of both profiles are in a checkout of the repository: skipped")
+
+# %% [markdown]
 # ## Paper vs this reproduction
 #
 # Table 1 of the paper gives warping, Rand and pixel error; V_rand and V_info came later (the
@@ -428,3 +562,36 @@ table.set_index("source")[ORDER].T
 # average instead of thirty, no rotation averaging, and (profiles `ci` and `cpu`) a much shorter
 # training than the paper's. What *is* the same is the yardstick: every number here is computed the
 # way the challenge server computed Table 1.
+
+# %% [markdown]
+# ## What this means
+#
+# The yardstick is the challenge's own, checked against its Java implementation, so the gap to Table 1 is the
+# model's, not the metric's. On pixels this small, short-trained model is close to the paper; on topology it is
+# not: it leaves splits and merges all over the slices, and a few short gaps between large cells drive its Rand
+# error. Whether the paper's remedies for exactly these mistakes work (the border term of the weighted loss
+# against merges, averaging over rotations) is tested in notebook 06's pre-registered primary study; the README's
+# claims ledger keeps the status.
+
+# %% tags=["remove-input"] jupyter={"source_hidden": true}
+from unet_repro.study import chapters
+
+display(Markdown(chapters.claims_markdown(chapters.read_primary(), ["no_border_term", "tta_d4"])))
+java_checked = (
+    f"; the metrics match the Java's {len(vec)} values to 1e-9" if vectors is not None and "vec" in globals() else ""
+)
+chapter_summary.update(
+    Markdown(
+        chapters.summary_markdown(
+            "(section 3.3, Table 1) a warping error of 0.000353, a Rand error of 0.0382 and a pixel error of 0.0611 "
+            "on the ISBI 2012 test set, as the challenge server scored them.",
+            f"on the test block (slices {held[0]}-{held[-1]}), profile {profile}: warping error "
+            f"{scores['warping_error']:.5f} ({ours_px:.0f} split or merge pixels per slice, the paper's "
+            f"{paper_px:.0f}), Rand error {scores['rand_error']:.3f}, pixel error {scores['pixel_error']:.4f}; "
+            f"{int(by_kind['events'].sum())} merges and splits at the warping error's threshold, each metric at its "
+            "best threshold on that block.",
+            f"the model of notebook 04 (profile {profile}, one seed), five held-out slices of the training stack, "
+            f"not the challenge's thirty test slices{java_checked}.",
+        )
+    )
+)

@@ -31,6 +31,7 @@ __all__ = [
     "load_records",
     "study_cost",
     "seed_spread",
+    "block_means",
     "seed_tolerances",
     "paired_effects",
     "verdict",
@@ -163,6 +164,15 @@ def seed_spread(df: pd.DataFrame, name: str, block: str = "test", tta: str = "no
             }
         )
     return pd.DataFrame(out)
+
+
+def block_means(df: pd.DataFrame, block: str = "test", tta: str = "none") -> pd.DataFrame:
+    """Mean, standard deviation (n - 1) and count over all records of one block and test-time mode, per metric.
+
+    Returns:
+        One row per metric of :data:`METRICS`, columns ``mean``, ``std``, ``count``.
+    """
+    return df[(df["block"] == block) & (df["tta"] == tta)][list(METRICS)].agg(["mean", "std", "count"]).T
 
 
 def seed_tolerances(df: pd.DataFrame, name: str, block: str = "test", tta: str = "none") -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The ``unet-repro`` command and what every command line of the package shares.
 
-``unet-repro train|predict|evaluate|reproduce|sweep|export [options]`` runs ``python -m unet_repro.<verb>`` (each
-module keeps its own ``main()``); ``unet-repro --version`` prints the installed version. Every command
+``unet-repro train|predict|evaluate|reproduce|sweep|export [options]`` runs the verb's ``main()`` (:data:`VERBS`,
+the same as ``python -m unet_repro.<verb>``); ``unet-repro --version`` prints the installed version. Every command
 line reports bad input as one line on stderr, ``error: <problem>; <fix>``, with exit status 2 and no
 traceback (CONTRIBUTING.md, "Bad input gives an error that says what is wrong and how to fix it").
 Set ``UNET_REPRO_DEBUG=1`` to see the traceback instead. This module imports no torch at import time

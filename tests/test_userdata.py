@@ -19,6 +19,7 @@ import tifffile
 from PIL import Image
 
 from unet_repro.data import user as U
+from unet_repro.data.folders import write_png_folders
 from unet_repro.data.protocol import PROTOCOL
 from unet_repro.loss.weights import weight_maps
 from unet_repro.training.config import profile_config
@@ -85,6 +86,35 @@ def test_layouts_load_as_the_same_stack(tmp_path, layout, shape):
     np.testing.assert_array_equal(s.train_labels, binary)
     assert s.train_images.dtype == np.uint8 and s.instance_labels is None
     assert s.record["data"]["input_range"] == [0.0, 255.0]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_folders_read_back_as_the_same_stack(tmp_path, dtype):
+    """write_png_folders (notebook 07's demo) writes what load_user_stack reads: 12 slices, so 10.png follows 9.png;
+    a second call with fewer slices leaves only those."""
+    image, binary, _ = _stack(12)
+    image = image.astype(dtype) * (200 if dtype == np.uint16 else 1)
+    imgs, labs = write_png_folders(image, binary, tmp_path / "membrane" / "train")
+    assert (imgs.name, labs.name) == ("image", "label") and sorted(p.name for p in imgs.iterdir())[:3] == [
+        "0.png",
+        "1.png",
+        "10.png",
+    ]
+    np.testing.assert_array_equal(U.read_stack(imgs), image)
+    s = U.load_user_stack(imgs, labs)
+    np.testing.assert_array_equal(s.train_labels, binary)
+    assert s.record["data"]["input_dtype"] == np.dtype(dtype).name
+    write_png_folders(image[:3], binary[:3], tmp_path / "membrane" / "train")
+    assert len(list(imgs.iterdir())) == len(list(labs.iterdir())) == 3
+
+
+def test_png_folders_refuse_what_png_cannot_keep(tmp_path):
+    image, binary, _ = _stack(3)
+    with pytest.raises(ValueError, match="8- or 16-bit"):
+        write_png_folders(image.astype(np.float32), binary, tmp_path)
+    with pytest.raises(ValueError, match="one shape"):
+        write_png_folders(image, binary[:2], tmp_path)
+    assert not (tmp_path / "image").exists()
 
 
 @pytest.mark.parametrize("membrane_value", [0, 255, 1])

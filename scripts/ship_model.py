@@ -2,8 +2,8 @@
 
 Usage: ``python scripts/ship_model.py [RUN]`` (default ``build/runs/cpu``, where ``make reproduce PROFILE=cpu``
 trains it). Measures on the test block (slices 25-29) how far half precision moves P(cell), then writes
-``results/cpu/model/model.pt``, ``model.json`` and ``results/cpu/MODEL_CARD.md``; the card's scores are the
-committed ``results/cpu/05_evaluation.csv`` (the same run, scored by notebook 05).
+``results/cpu/model/model.pt``, ``model.json`` and ``results/cpu/MODEL_CARD.md``. The card's scores are this
+run's on the test block (float32 weights, its own test-time mode), computed here.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from unet_repro.data.isbi2012 import load_isbi2012
     from unet_repro.data.protocol import PROTOCOL
     from unet_repro.inference.tiling import predict_stack
-    from unet_repro.metrics import pixel_error
+    from unet_repro.metrics import isbi2012_scores, pixel_error
     from unet_repro.model.files import load_model
     from unet_repro.model.shipped import model_card, ship
 
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "on": f"test block, slices {test[0]}-{test[-1]}, tta {tta}",
     }
     meta = ship(args.run, folder, measured)
-    table = pd.read_csv(ROOT / "results" / "cpu" / "05_evaluation.csv").iloc[-1]
-    scores = {m: float(table[m]) for m in ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")}
+    scored = isbi2012_scores(full, labels)  # this run, float32 weights, its own test-time mode
+    scores = {m: float(scored[m]) for m in ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")}
     spread = pd.read_csv(ROOT / "results" / "04_seed_study.csv").set_index("metric")["sd"]
     seed_sd = {m: float(spread[m]) for m in ("pixel_error", "rand_error", "warping_error")}
     (ROOT / "results" / "cpu" / "MODEL_CARD.md").write_text(model_card(meta, scores, seed_sd))

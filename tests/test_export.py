@@ -29,16 +29,18 @@ def offline(tmp_path, monkeypatch):
     return {**os.environ}
 
 
-@pytest.fixture
-def tiny(tmp_path):
-    """A depth-2 U-Net whose P(cell) varies (a fresh one, biases 0, predicts about 0.5), and an image."""
+@pytest.fixture(params=["valid", "same"])
+def tiny(tmp_path, request):
+    """A depth-2 U-Net whose P(cell) varies (a fresh one, biases 0, predicts about 0.5), and an image; valid
+    padding as the paper's, or same padding with bilinear up-sampling as the shipped cpu model's."""
     import tifffile
 
     from unet_repro.model.files import save_model
     from unet_repro.model.unet import UNet
 
     torch.manual_seed(0)
-    model = UNet(base_channels=2, depth=2)
+    same = {"padding": "same", "upsampling": "bilinear"} if request.param == "same" else {}
+    model = UNet(base_channels=2, depth=2, **same)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
@@ -77,6 +79,7 @@ def test_package_validates_and_passes_bioimageio_core_test(tiny, offline, tmp_pa
     from unet_repro.model.files import load_model
 
     model, image = tiny
+    valid = load_model(model).config.padding == "valid"
     out = tmp_path / "zoo"
     measured = export_bioimageio(model, out, tifffile.imread(image)[0], test=False)
     assert measured["torchscript"] < 1e-5 and measured["pytorch_state_dict"] < 1e-5, measured
@@ -88,8 +91,8 @@ def test_package_validates_and_passes_bioimageio_core_test(tiny, offline, tmp_pa
     assert rdf["format_version"].startswith("0.5") and rdf["license"] == "MIT"
     assert set(rdf["weights"]) == {"torchscript", "pytorch_state_dict"}
     space = rdf["inputs"][0]["axes"][2]
-    assert space["size"] == {"min": 44, "step": 4}
-    assert rdf["outputs"][0]["axes"][2]["size"]["offset"] == -40
+    assert space["size"] == ({"min": 44, "step": 4} if valid else {"min": 4, "step": 4})
+    assert rdf["outputs"][0]["axes"][2]["size"]["offset"] == (-40 if valid else 0)
     assert rdf["weights"]["pytorch_state_dict"]["architecture"]["callable"] == "CellProbability"
     assert "10.1007/978-3-319-24574-4_28" in {c.get("doi") for c in rdf["cite"]}
 
@@ -98,6 +101,11 @@ def test_package_validates_and_passes_bioimageio_core_test(tiny, offline, tmp_pa
 
     x = np.load(out / "test_input.npy")[0, 0]
     expected = np.load(out / "test_output.npy")[0, 0]
+    if not valid:  # same padding: no context beyond the input, so the crop's own one-pass prediction
+        assert x.shape == (64, 64) and expected.shape == (64, 64) and expected.std() > 0.01
+        ours = predict_proba(load_model(model), x.astype(np.uint8), tile=48)
+        assert np.abs(ours - expected).max() < 1e-5
+        return
     assert x.shape == (104, 104) and expected.shape == (64, 64) and expected.std() > 0.01
     ours = predict_proba(load_model(model), tifffile.imread(image)[0], tile=48)
     # the expected output is our own prediction of the whole image, at the crop's window

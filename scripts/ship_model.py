@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from unet_repro.data.protocol import PROTOCOL
     from unet_repro.inference.tiling import predict_stack
     from unet_repro.metrics import isbi2012_scores, pixel_error
-    from unet_repro.model.files import load_model
-    from unet_repro.model.shipped import model_card, ship
+    from unet_repro.model.files import load_model, model_from_dict
+    from unet_repro.model.shipped import half_payload, model_card, ship
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", nargs="?", type=Path, default=ROOT / "build" / "runs" / "cpu")
@@ -71,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = isbi.train_images[test], isbi.train_labels[test]
     tta = metrics.get("tta", "d4")
     full = predict_stack(load_model(args.run / "model.pt"), images, tta=tta, progress=False)
-    meta = ship(args.run, folder, {})
-    half = predict_stack(load_model(folder / "model.pt"), images, tta=tta, progress=False)
+    payload = half_payload(args.run)
+    half = predict_stack(model_from_dict(payload, args.run / "model.pt"), images, tta=tta, progress=False)
     measured = {
         "max_abs_prob_change": float(np.abs(half - full).max()),
         "pixel_error_change": float(pixel_error(half, labels) - pixel_error(full, labels)),
         "on": f"test block, slices {test[0]}-{test[-1]}, tta {tta}",
     }
-    meta = ship(args.run, folder, measured)
+    meta = ship(args.run, folder, measured, payload)
     scored = isbi2012_scores(full, labels)  # this run, float32 weights, its own test-time mode
     scores = {m: float(scored[m]) for m in ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")}
     spread = pd.read_csv(ROOT / "results" / "04_seed_study.csv").set_index("metric")["sd"]

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["predict_file", "scale_for_model", "main"]
 
 
-def scale_for_model(image: np.ndarray, model_path: str | Path) -> np.ndarray:
+def scale_for_model(image: np.ndarray, model_path: str | Path, saved: dict[str, Any] | None = None) -> np.ndarray:
     """``image`` mapped to uint8 as the model's training images were (``data.input_range`` in ``model.pt``).
 
     Models trained on ISBI 2012 record no range: ``image`` is returned as it is (8-bit, scaled by /255).
@@ -31,6 +31,7 @@ def scale_for_model(image: np.ndarray, model_path: str | Path) -> np.ndarray:
     Args:
         image: the input as read (any integer or float type).
         model_path: the ``model.pt`` that will predict it.
+        saved: that file's dict when the caller has read it already (it is not read again).
 
     Returns:
         ``image`` as uint8 for a model trained on a user's 16-bit or float stack, else ``image``.
@@ -38,12 +39,13 @@ def scale_for_model(image: np.ndarray, model_path: str | Path) -> np.ndarray:
     from ..data.user import to_uint8
     from ..model.files import read_dict
 
-    if not Path(model_path).is_file():
-        return image
-    try:
-        saved = read_dict(Path(model_path), "model")
-    except ValueError:  # load_model reports a bad model file
-        return image
+    if saved is None:
+        if not Path(model_path).is_file():
+            return image
+        try:
+            saved = read_dict(Path(model_path), "model")
+        except ValueError:  # load_model reports a bad model file
+            return image
     rng = saved.get("data", {}).get("input_range")
     return image if rng is None else to_uint8(np.asarray(image), (rng[0], rng[1]))
 
@@ -82,7 +84,7 @@ def predict_file(
     import torch
 
     from ..device import resolve_device
-    from ..model.files import load_model
+    from ..model.files import model_from_dict, read_dict
     from .tiling import predict_stack
 
     input_path, output_path = Path(input_path), Path(output_path)
@@ -93,7 +95,11 @@ def predict_file(
         raise ValueError(f"{input_path} looks like a colour image {image.shape}; give a grey-value image or stack")
     if image.ndim not in (2, 3):
         raise ValueError(f"{input_path} has shape {image.shape}; expected H x W or N x H x W")
-    image = scale_for_model(image, model_path)  # a model trained on a user's stack: its grey-value mapping
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"no model at {model_path}; train one with `python -m unet_repro.train --out DIR`")
+    saved = read_dict(model_path, "model")  # read once: the weights, the grey-value mapping, the precision
+    image = scale_for_model(image, model_path, saved)  # a model trained on a user's stack: its grey-value mapping
     if image.dtype != np.uint8:
         raise ValueError(
             f"{input_path} holds {image.dtype}; the model was trained on 8-bit grey values (0..255). "
@@ -104,9 +110,8 @@ def predict_file(
         torch.set_num_threads(threads)
     try:
         dev = resolve_device(device)
-        model = load_model(model_path, dev)
+        model = model_from_dict(saved, model_path, dev)
         if amp is None:
-            saved = torch.load(model_path, map_location="cpu", weights_only=True, mmap=True)
             amp = saved.get("train_config", {}).get("amp", "off")
         prob = predict_stack(
             model,

@@ -18,7 +18,7 @@ import torch
 from .sizing import UNetConfig
 from .unet import UNet
 
-__all__ = ["atomic_save", "config_dict", "load_model", "read_dict", "save_model"]
+__all__ = ["atomic_save", "config_dict", "load_model", "model_from_dict", "read_dict", "save_model"]
 
 _TRAIN_HINT = "pass a model.pt written by `python -m unet_repro.train`"
 
@@ -90,7 +90,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one with `python -m unet_repro.train --out DIR`")
-    payload = read_dict(path, "model")
+    return model_from_dict(read_dict(path, "model"), path, device)
+
+
+def model_from_dict(payload: dict[str, Any], path: str | Path, device: str | torch.device = "cpu") -> UNet:
+    """The model held by a ``model.pt`` already read with :func:`read_dict` (one read serves several uses).
+
+    Args:
+        payload: the dict :func:`save_model` wrote.
+        path: the file it came from (named in errors).
+        device: where to put the model.
+
+    Returns:
+        The :class:`unet_repro.model.unet.UNet` with the saved weights, in eval mode.
+
+    Raises:
+        ValueError: (one line) when ``payload`` is not a model written by :func:`save_model`.
+    """
     if "state_dict" not in payload or "model_config" not in payload:
         kind = "a training checkpoint" if "iteration" in payload and "model" in payload else "not a model"
         raise ValueError(f"{path} is {kind} (no state_dict/model_config); {_TRAIN_HINT}")

@@ -24,7 +24,7 @@ import torch
 
 from .files import atomic_save, read_dict
 
-__all__ = ["SHIPPED", "model_card", "resolve_model", "ship", "sha256_of"]
+__all__ = ["SHIPPED", "half_payload", "model_card", "resolve_model", "ship", "sha256_of"]
 
 #: shipped model name -> its folder in a checkout
 SHIPPED: dict[str, str] = {"cpu": "results/cpu/model"}
@@ -69,22 +69,36 @@ def resolve_model(model: str | Path, root: Path | None = None) -> Path:
     return folder / "model.pt"
 
 
-def ship(run: Path, folder: Path, measured: Mapping[str, Any]) -> dict[str, Any]:
-    """Write a run's ``model.pt`` in half precision to ``folder`` with its ``model.json``.
+def half_payload(run: Path) -> dict[str, Any]:
+    """A run's ``model.pt`` as a dict with its floating-point weights in half precision (what :func:`ship` writes).
 
     Args:
-        run: a finished training run (``model.pt``, ``metrics.json``).
-        folder: where ``model.pt`` and ``model.json`` go.
-        measured: what half precision does to the test block's predictions (written into ``model.json``).
+        run: a finished training run (``model.pt``).
 
     Returns:
-        The contents of ``model.json``.
+        The file's dict, ``state_dict`` in float16 and ``weights_dtype`` set.
     """
     payload = read_dict(run / "model.pt", "model")
     payload["state_dict"] = {
         k: v.to(torch.float16) if v.is_floating_point() else v for k, v in payload["state_dict"].items()
     }
     payload["weights_dtype"] = "float16"
+    return payload
+
+
+def ship(run: Path, folder: Path, measured: Mapping[str, Any], payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a run's ``model.pt`` in half precision to ``folder`` with its ``model.json`` (each once).
+
+    Args:
+        run: a finished training run (``model.pt``, ``metrics.json``).
+        folder: where ``model.pt`` and ``model.json`` go.
+        measured: what half precision does to the test block's predictions (written into ``model.json``).
+        payload: :func:`half_payload` of ``run`` when the caller has it already (measured from it).
+
+    Returns:
+        The contents of ``model.json``.
+    """
+    payload = half_payload(run) if payload is None else payload
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save(payload, folder / "model.pt")
     metrics = json.loads((run / "metrics.json").read_text())

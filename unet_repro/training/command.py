@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
         type=positive_float,
         help="time budget: stop cleanly after the step that exceeds it, save and evaluate the run",
     )
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="score the held-out slices at every checkpoint and write curve.csv (the held-out learning curve)",
+    )
     p.add_argument("--no-progress", action="store_true")
     user_data.add_arguments(p)  # --images, --labels, --labels-kind, --membrane-value, --split
     args = p.parse_args(argv)
@@ -87,7 +92,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m unet_repro.tr
             _check_resumable(cfg, out)
         budget = {} if args.max_minutes is None else {"max_minutes": args.max_minutes}
         res = train(
-            cfg, out, resume=args.resume, isbi=user, device=args.device, progress=not args.no_progress, **budget
+            cfg,
+            out,
+            resume=args.resume,
+            isbi=user,
+            device=args.device,
+            progress=not args.no_progress,
+            curve=args.curve,
+            **budget,
         )
         if user is not None:
             user.write_heldout(out)

@@ -37,6 +37,7 @@ from ..model.unet import UNet
 from ..results import code_commit
 from . import checkpoint
 from .config import TrainConfig, learning_rate
+from .curve import HeldoutCurve
 from .tiles import TileSampler, prepare_data
 
 __all__ = ["GPU_SYNC_EVERY", "GPU_WORKERS", "TrainResult", "evaluate_heldout", "make_optimizer", "train"]
@@ -82,6 +83,7 @@ def train(
     workers: int | None = None,
     sync_every: int | None = None,
     max_minutes: float | None = None,
+    curve: bool = False,
 ) -> TrainResult:
     """Train a U-Net on ISBI 2012 and write ``model.pt``, ``log.csv`` and ``heldout_prob.tif`` to ``out_dir``.
 
@@ -102,6 +104,8 @@ def train(
             check then names the first bad step). None: 1 on a CPU, :data:`GPU_SYNC_EVERY` on a GPU.
         max_minutes: a time budget: training stops cleanly after the step that exceeds it, and the run is
             saved and evaluated as it is (``metrics.json`` says ``stopped_by_time_budget``).
+        curve: score the held-out slices after every checkpoint and write ``curve.csv``
+            (:mod:`unet_repro.training.curve`; the weights are the same as without it).
 
     Returns:
         :class:`TrainResult`.
@@ -140,6 +144,11 @@ def train(
             start_step, elapsed, log = checkpoint.resume(ckpt_path, cfg, model, opt, rng)
 
         end_step = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
+        heldout_curve = None
+        if curve:
+            _, held = cfg.slices(len(isbi.train_images))
+            images_h, labels_h = isbi.train_images[held], isbi.train_labels[held]
+            heldout_curve = HeldoutCurve(out / "curve.csv", cfg, images_h, labels_h, start_step)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -188,6 +197,8 @@ def train(
                     at_step.bit_generator.state = batch.rng_state
                     checkpoint.save_checkpoint(ckpt_path, done, model, opt, at_step, log, time.perf_counter() - t0, cfg)
                     checkpoint.write_log(out / "log.csv", log)
+                    if heldout_curve is not None:
+                        heldout_curve.add(done, model)
                 if stopped:
                     print(
                         f"time budget of {max_minutes:g} min reached: stopped after step {done} of {cfg.iterations}",

@@ -397,6 +397,31 @@ plt.show()
 plt.close(fig)
 
 # %% [markdown]
+# ### Held-out learning curves
+#
+# The training loss cannot say when more steps stop paying off on slices a run never saw. The study's baseline,
+# run once more at 1000 and at 4000 steps with its validation block (slices 20-24) scored after every checkpoint
+# (`studies/06_curves.toml`; one seed each, exploratory), shows it directly.
+
+# %%
+from unet_repro.study.curves import heldout_curve_plot, heldout_curves
+
+curve_records = RUNS.parent / "curves"
+study_curves = heldout_curves(curve_records)
+if study_curves.empty:
+    print(
+        "no held-out curves recorded yet: python -m unet_repro.sweep studies/06_curves.toml --workers 2 "
+        "--runs-dir results/06_ablations/curves"
+    )
+else:
+    _ = write_table(study_curves, "06_heldout_curves", RESULTS)
+    fig = heldout_curve_plot(study_curves)
+    fig.suptitle("The baseline's validation scores at every checkpoint, 1000 and 4000 steps (one seed each)", y=1.02)
+    save_figure(fig, "06_heldout_curves", RESULTS)
+    plt.show()
+    plt.close(fig)
+
+# %% [markdown]
 # ### Data scarcity: where augmentation should matter most
 #
 # The paper's claim is that augmentation lets U-Net learn from very few images. The same recipe trains on

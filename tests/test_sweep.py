@@ -141,6 +141,22 @@ def test_tiny_sweep_writes_records_resumes_and_records_failures(isbi, tmp_path):
 
 
 @pytest.mark.slow
+def test_sweep_records_the_heldout_curve_of_a_curve_grid(isbi, tmp_path):
+    grid = Grid(base={**TINY, "checkpoint_every": 1}, entries=[{"name": "c"}], seeds=(0,), curve=True)
+    (rec,) = run_sweep(grid, tmp_path / "runs", tmp_path / "work", workers=1, progress=False)
+    curve = rec["heldout_curve"]
+    assert (curve["block"], curve["slices"]) == ("validation", PROTOCOL.validation_slices)
+    assert [r["step"] for r in curve["rows"]] == [1, 2]
+    # the last point is the finished model on the validation block, scored as the record scores it
+    for metric, value in rec["metrics"]["validation"]["none"].items():
+        assert curve["rows"][-1][metric] == pytest.approx(value, abs=1e-7), metric
+    plain = run_sweep(
+        Grid(base=TINY, entries=[{"name": "p"}], seeds=(0,)), tmp_path / "runs", tmp_path / "w2", progress=False
+    )
+    assert "heldout_curve" not in plain[0]
+
+
+@pytest.mark.slow
 def test_sweep_on_a_dask_local_cluster(isbi, tmp_path):
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
     grid = Grid(base=TINY, entries=[{"name": "base"}], seeds=(0,))

@@ -157,8 +157,8 @@ def test_resume_gives_same_weights_as_uninterrupted(isbi, tmp_path):
 def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_train(cfg, out, resume, device, progress, isbi):
-        seen.update(cfg=cfg, out=out, resume=resume, isbi=isbi)
+    def fake_train(cfg, out, resume, device, progress, isbi, curve):
+        seen.update(cfg=cfg, out=out, resume=resume, isbi=isbi, curve=curve)
         return T.TrainResult(
             model=None,  # type: ignore[arg-type]
             config=cfg,
@@ -174,6 +174,8 @@ def test_cli_parses_profile_and_overrides(isbi, tmp_path, monkeypatch, capsys):
     )
     assert seen["cfg"].iterations == 7 and seen["cfg"].tta == "d4" and seen["cfg"].base_channels == 16
     assert seen["resume"] is True and seen["isbi"] is None  # no --images: ISBI 2012
+    assert seen["curve"] is False  # no --curve
+    assert command.main(["--profile", "ci", "--out", str(tmp_path), "--curve"]) == 0 and seen["curve"] is True
 
 
 # The ci profile's target (held-out pixel error <= 0.07) is checked on the fresh training run of the

@@ -2,6 +2,7 @@
 
 ``grid``: a TOML grid (``load_grid``); ``sweep``: ``run_sweep``, one record per run; ``records``:
 ``load_records``, ``paired_effects``, ``seed_tolerances``; ``recipe``: choices made on the validation block;
-``ablations``: the exploratory tables; ``primary``: the pre-registered claims and ``decide``; ``ledger``:
-``claims_ledger``; ``chapters``: each chapter's summary and claims; ``timing``: ``interleaved_times``.
+``ablations``: the exploratory tables; ``curves``: held-out learning curves; ``primary``: the pre-registered
+claims and ``decide``; ``ledger``: ``claims_ledger``; ``chapters``: each chapter's summary and claims;
+``timing``: ``interleaved_times``.
 """

@@ -15,6 +15,9 @@ A grid file (TOML)::
     augment = false
     tta_modes = ["none"]   # optional: test-time averaging modes to evaluate (no retraining)
 
+``curve = true`` at the top level records each run's held-out learning curve (the validation block's scores at
+every checkpoint, ``unet_repro.training.curve``; the test block's for ``phase = "final"``) in its record.
+
 A pre-registered study adds ``[rule]`` and ``[[claim]]`` tables (e.g. ``studies/06_primary.toml``); the runs
 ignore them and the analysis reads them.
 
@@ -56,6 +59,7 @@ class RunSpec:
     config: Mapping[str, Any]
     tta_modes: tuple[TTA, ...] = ("none",)
     phase: str = "choosing"
+    curve: bool = False
 
     @property
     def run_id(self) -> str:
@@ -73,6 +77,7 @@ class Grid:
         profile: start ``base`` from this profile's configuration (e.g. ``"ci"``) instead of the defaults.
         phase: ``"choosing"`` (default: train on slices 0-19, the validation block decides) or ``"final"``
             (train on 0-24 like the profiles; only the test block is scored).
+        curve: record each run's held-out learning curve (validation block; test block when final).
     """
 
     base: Mapping[str, Any]
@@ -80,6 +85,7 @@ class Grid:
     seeds: tuple[int, ...] = (0, 1, 2)
     profile: str | None = None
     phase: str = "choosing"
+    curve: bool = False
     specs: tuple[RunSpec, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -138,7 +144,7 @@ def _expand(grid: Grid) -> list[RunSpec]:
             raise SweepError(f"{label}: tta_modes {list(modes)} must be a non-empty subset of {list(TTA_MODES)}")
         seeds = tuple(int(s) for s in entry.get("seeds", grid.seeds))
         for seed in seeds:
-            specs.append(RunSpec(name, seed, {**cfg_dict, "seed": seed}, modes, grid.phase))
+            specs.append(RunSpec(name, seed, {**cfg_dict, "seed": seed}, modes, grid.phase, grid.curve))
     return specs
 
 
@@ -164,13 +170,16 @@ def load_grid(path: str | Path) -> Grid:
     entries = doc.get("config", [])
     if not entries:
         raise SweepError(f"{path} has no [[config]] entries; add at least one")
-    unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase", *_REGISTRATION_KEYS})
+    unknown = sorted(set(doc) - {"base", "config", "seeds", "profile", "phase", "curve", *_REGISTRATION_KEYS})
     if unknown:
-        raise SweepError(f"{path}: unknown top-level key(s) {unknown}; use base, config, seeds, profile, phase")
+        raise SweepError(f"{path}: unknown top-level key(s) {unknown}; use base, config, seeds, profile, phase, curve")
+    if not isinstance(doc.get("curve", False), bool):
+        raise SweepError(f"{path}: curve must be true or false, got {doc['curve']!r}")
     return Grid(
         base=doc.get("base", {}),
         entries=entries,
         seeds=tuple(doc.get("seeds", (0, 1, 2))),
         profile=doc.get("profile"),
         phase=doc.get("phase", "choosing"),
+        curve=doc.get("curve", False),
     )

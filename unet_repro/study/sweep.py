@@ -115,9 +115,24 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
         # where it ran, before it runs: a diverged or crashed run's record names its device too
         record.update(device=str(dev), device_name=_device_name(dev), torch=torch.__version__, threads=cfg.threads)
         isbi = data_mod.load_isbi2012()
+        curve_slices = PROTOCOL.validation_slices if spec.phase == "choosing" else PROTOCOL.test_slices
         result = train(
-            cfg, Path(work_dir) / spec.run_id, resume=True, isbi=isbi, device=str(dev), progress=False, evaluate=False
+            cfg,
+            Path(work_dir) / spec.run_id,
+            resume=True,
+            isbi=isbi,
+            device=str(dev),
+            progress=False,
+            evaluate=False,
+            curve=list(curve_slices) if spec.curve else False,
         )
+        if spec.curve:  # the held-out learning curve (unet_repro.training.curve), in the record
+            import csv
+
+            with open(Path(work_dir) / spec.run_id / "curve.csv", newline="") as fh:
+                rows = [{k: float(v) for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+            block = "validation" if spec.phase == "choosing" else "test"
+            record["heldout_curve"] = {"block": block, "slices": list(curve_slices), "rows": rows}
         blocks = {"test": PROTOCOL.test_slices}
         if spec.phase == "choosing":  # a final run trained on the validation block: no validation score
             blocks = {"validation": PROTOCOL.validation_slices, **blocks}

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,7 +84,7 @@ def train(
     workers: int | None = None,
     sync_every: int | None = None,
     max_minutes: float | None = None,
-    curve: bool = False,
+    curve: bool | Sequence[int] = False,
 ) -> TrainResult:
     """Train a U-Net on ISBI 2012 and write ``model.pt``, ``log.csv`` and ``heldout_prob.tif`` to ``out_dir``.
 
@@ -104,8 +105,8 @@ def train(
             check then names the first bad step). None: 1 on a CPU, :data:`GPU_SYNC_EVERY` on a GPU.
         max_minutes: a time budget: training stops cleanly after the step that exceeds it, and the run is
             saved and evaluated as it is (``metrics.json`` says ``stopped_by_time_budget``).
-        curve: score the held-out slices after every checkpoint and write ``curve.csv``
-            (:mod:`unet_repro.training.curve`; the weights are the same as without it).
+        curve: score the held-out slices (or, given a list, those slices of the stack) after every checkpoint
+            and write ``curve.csv`` (:mod:`unet_repro.training.curve`; the weights are the same as without it).
 
     Returns:
         :class:`TrainResult`.
@@ -145,8 +146,11 @@ def train(
 
         end_step = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
         heldout_curve = None
-        if curve:
-            _, held = cfg.slices(len(isbi.train_images))
+        if curve is not False:
+            held = cfg.slices(len(isbi.train_images))[1] if curve is True else list(curve)
+            train_idx = set(cfg.slices(len(isbi.train_images))[0])
+            if not held or train_idx & set(held):
+                raise ValueError(f"curve slices {held} must be non-empty and not trained on")
             images_h, labels_h = isbi.train_images[held], isbi.train_labels[held]
             heldout_curve = HeldoutCurve(out / "curve.csv", cfg, images_h, labels_h, start_step)
         bar = None

@@ -56,9 +56,9 @@ def test_curve_leaves_the_weights_alone_and_scores_each_checkpoint(small, tmp_pa
 def test_curve_of_a_resumed_run_equals_the_uninterrupted_one(small, tmp_path):
     T.train(_cfg(), tmp_path / "whole", isbi=small, progress=False, device="cpu", evaluate=False, curve=True)
     T.train(_cfg(), tmp_path / "cut", isbi=small, progress=False, device="cpu", stop_after=4, curve=True)
-    (tmp_path / "cut" / "curve.csv").write_text(
-        (tmp_path / "cut" / "curve.csv").read_text() + "6,0.5,0.5,0.5,0.5,0.5,1.0\n"  # a row past the checkpoint
-    )
+    rows = (tmp_path / "cut" / "curve.csv").read_text().splitlines()
+    # interrupted after the checkpoint of step 4 but before its row, with a stray row past the checkpoint
+    (tmp_path / "cut" / "curve.csv").write_text("\n".join([*rows[:-1], "6,0.5,0.5,0.5,0.5,0.5,1.0"]) + "\n")
     T.train(_cfg(), tmp_path / "cut", isbi=small, progress=False, device="cpu", evaluate=False, resume=True, curve=True)
     whole = pd.read_csv(tmp_path / "whole" / "curve.csv").drop(columns="seconds")
     cut = pd.read_csv(tmp_path / "cut" / "curve.csv").drop(columns="seconds")

@@ -5,7 +5,8 @@ it never saw. With ``train(..., curve=True)`` (``unet-repro train --curve``) the
 held-out slices after every checkpoint (one pass, no test-time averaging, each metric at its best of 11
 thresholds as the challenge server did) and appends a row to ``curve.csv``. Scoring runs in eval mode under
 ``torch.no_grad`` and draws no random number, so a run with the curve ends with the same weights as one without
-(``tests/test_curve.py`` checks it). A resumed run keeps the rows up to its checkpoint.
+(``tests/test_curve.py`` checks it). A resumed run keeps the rows up to its checkpoint, and scores the
+checkpoint itself first when the interruption came before its row was written.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class HeldoutCurve:
                 self.rows = [
                     {k: float(v) for k, v in r.items()} for r in csv.DictReader(fh) if int(r["step"]) <= start_step
                 ]
+
+    def has(self, step: int) -> bool:
+        """Whether ``curve.csv`` holds the row of ``step`` (a run stopped between its checkpoint and the scoring
+        does not)."""
+        return any(int(r["step"]) == step for r in self.rows)
 
     def add(self, step: int, model: torch.nn.Module) -> dict[str, float]:
         """Score ``model`` on the held-out block after ``step`` and rewrite ``curve.csv``; the model goes back to

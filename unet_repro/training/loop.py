@@ -153,6 +153,8 @@ def train(
                 raise ValueError(f"curve slices {held} must be non-empty and not trained on")
             images_h, labels_h = isbi.train_images[held], isbi.train_labels[held]
             heldout_curve = HeldoutCurve(out / "curve.csv", cfg, images_h, labels_h, start_step)
+            if start_step and not heldout_curve.has(start_step):  # stopped after the checkpoint, before its row
+                heldout_curve.add(start_step, model)
         bar = None
         if progress:
             from tqdm.auto import tqdm

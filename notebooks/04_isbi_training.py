@@ -199,16 +199,16 @@ rng = np.random.default_rng(3)
 img_t, lab_t, w_t = sampler.crop(0, 0, 0)  # the top-left window: mirrored context on two sides (valid padding)
 aug_i, aug_l, aug_w = Augmenter()(img_t, lab_t, rng, weight=w_t)  # the paper's augmentation, for the picture
 b, o, t = sampler.border, sampler.out, cfg.tile
-augment_note = {True: "", False: f"; profile {profile} trains without it"}.get(
-    cfg.augment, f"; {profile}: {cfg.augment}"
+augment_note = {True: "", False: f"\n(profile {profile} trains without it)"}.get(
+    cfg.augment, f"\n(profile {profile}: {cfg.augment})"
 )
 
 fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
 for ax, arr, title, cmap in [
-    (axes[0], img_t, f"input tile {t}x{t} (slice 0, window at 0,0)", "gray"),
-    (axes[1], aug_i, f"the paper's augmentation (notebook 03){augment_note}", "gray"),
-    (axes[2], aug_l, "label, deformed with the tile", "gray"),
-    (axes[3], aug_w, "weight map (eq. 2), deformed with the tile", "jet"),
+    (axes[0], img_t, f"input tile {t}x{t}\n(slice 0, window at 0,0)", "gray"),
+    (axes[1], aug_i, f"the paper's augmentation{augment_note}", "gray"),
+    (axes[2], aug_l, "label,\ndeformed with the tile", "gray"),
+    (axes[3], aug_w, "weight map (eq. 2),\ndeformed with the tile", "jet"),
 ]:
     im = ax.imshow(arr, cmap=cmap)
     ax.add_patch(Rectangle((b - 0.5, b - 0.5), o, o, fill=False, ec="yellow", lw=1.5))
@@ -327,6 +327,7 @@ if curve_path.is_file():
         a.set_ylim(bottom=0)
     all_cell_curve = metrics.pixel_error(np.ones((len(held_idx), 512, 512), np.float32), isbi.train_labels[held_idx])
     ax[0].axhline(all_cell_curve, color="grey", ls=":", lw=1, label="all cell")
+    ax[0].set_ylim(0, 1.08 * max(all_cell_curve, heldout_curve["pixel_error"].max()))
     ax[0].legend(loc="upper right")
     fig.suptitle(
         f"Profile {profile}: test-block scores at each checkpoint (one pass); "

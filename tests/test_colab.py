@@ -117,7 +117,7 @@ def test_install_cell_installs_the_tagged_package_on_a_colab_like_runtime(tmp_pa
         pytest.skip("not a git checkout: nothing to clone")
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "tag", TAG], check=True)
+    subprocess.run(["git", "-C", str(repo), "tag", "-f", TAG], check=True)  # a clone may carry the tag already
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

@@ -84,7 +84,7 @@ def predict_file(
     import torch
 
     from ..device import resolve_device
-    from ..model.files import model_from_dict, read_dict
+    from ..model.files import model_from_dict, read_model_dict
     from .tiling import predict_stack
 
     input_path, output_path = Path(input_path), Path(output_path)
@@ -96,9 +96,7 @@ def predict_file(
     if image.ndim not in (2, 3):
         raise ValueError(f"{input_path} has shape {image.shape}; expected H x W or N x H x W")
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise FileNotFoundError(f"no model at {model_path}; train one with `python -m unet_repro.train --out DIR`")
-    saved = read_dict(model_path, "model")  # read once: the weights, the grey-value mapping, the precision
+    saved = read_model_dict(model_path)  # read once: the weights, the grey-value mapping, the precision
     image = scale_for_model(image, model_path, saved)  # a model trained on a user's stack: its grey-value mapping
     if image.dtype != np.uint8:
         raise ValueError(

@@ -18,7 +18,7 @@ import torch
 from .sizing import UNetConfig
 from .unet import UNet
 
-__all__ = ["atomic_save", "config_dict", "load_model", "model_from_dict", "read_dict", "save_model"]
+__all__ = ["atomic_save", "config_dict", "load_model", "model_from_dict", "read_dict", "read_model_dict", "save_model"]
 
 _TRAIN_HINT = "pass a model.pt written by `python -m unet_repro.train`"
 
@@ -87,10 +87,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> UNet:
         FileNotFoundError: when ``path`` is not a file.
         ValueError: (one line) when the file is not a model written by :func:`save_model`.
     """
+    return model_from_dict(read_model_dict(path), path, device)
+
+
+def read_model_dict(path: str | Path) -> dict[str, Any]:
+    """The dict of a ``model.pt`` (read once: weights, configurations, grey-value mapping), for :func:`model_from_dict`.
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a file.
+        ValueError: (one line) when it cannot be read as a dict.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one with `python -m unet_repro.train --out DIR`")
-    return model_from_dict(read_dict(path, "model"), path, device)
+    return read_dict(path, "model")
 
 
 def model_from_dict(payload: dict[str, Any], path: str | Path, device: str | torch.device = "cpu") -> UNet:

@@ -127,10 +127,7 @@ def run_one(spec: RunSpec, work_dir: str | Path, device: str = "cpu") -> dict[st
             curve=list(curve_slices) if spec.curve else False,
         )
         if spec.curve:  # the held-out learning curve (unet_repro.training.curve), in the record
-            import csv
-
-            with open(Path(work_dir) / spec.run_id / "curve.csv", newline="") as fh:
-                rows = [{k: float(v) for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+            rows = [{k: v for k, v in r.items() if k != "seconds"} for r in result.curve]
             block = "validation" if spec.phase == "choosing" else "test"
             record["heldout_curve"] = {"block": block, "slices": list(curve_slices), "rows": rows}
         blocks = {"test": PROTOCOL.test_slices}

@@ -70,6 +70,7 @@ class TrainResult:
     heldout_prob: np.ndarray | None = None
     heldout_slices: list[int] = field(default_factory=list)
     metrics: dict[str, float | str] = field(default_factory=dict)
+    curve: list[dict[str, float]] = field(default_factory=list)  # curve.csv's rows, when trained with curve=...
 
 
 def train(
@@ -147,9 +148,9 @@ def train(
         end_step = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
         heldout_curve = None
         if curve is not False:
-            held = cfg.slices(len(isbi.train_images))[1] if curve is True else list(curve)
-            train_idx = set(cfg.slices(len(isbi.train_images))[0])
-            if not held or train_idx & set(held):
+            trained, held = cfg.slices(len(isbi.train_images))
+            held = held if curve is True else list(curve)
+            if not held or set(trained) & set(held):
                 raise ValueError(f"curve slices {held} must be non-empty and not trained on")
             images_h, labels_h = isbi.train_images[held], isbi.train_labels[held]
             heldout_curve = HeldoutCurve(out / "curve.csv", cfg, images_h, labels_h, start_step)
@@ -223,6 +224,7 @@ def train(
             log=log,
             seconds=seconds,
             seconds_per_iteration=seconds / len(log) if log else float("nan"),
+            curve=heldout_curve.rows if heldout_curve is not None else [],
         )
         if stop_after is not None and end_step < cfg.iterations and not stopped:
             return result

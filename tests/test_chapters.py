@@ -42,7 +42,7 @@ def test_claim_status_sentence():
         ("hurts", "hurts", "confirmed at our scale"),
         ("helps", "hurts", "contradicted at our scale"),
         ("no effect detected", "helps", "no effect detected at our scale"),
-        ("no effect larger than 0.02", "helps", "no effect detected at our scale"),
+        ("no effect larger than 0.02", "helps", "no effect larger than 0.02 at our scale"),
     ],
 )
 def test_claim_status_uses_the_ledgers_words(verdict, expect, status):

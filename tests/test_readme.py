@@ -171,3 +171,15 @@ def test_prose_on_the_ci_pixel_error_against_the_papers():
     paper, ci = ev[ev.source.str.startswith("paper")].iloc[0], ev[ev.source.str.contains("profile ci")].iloc[0]
     if "pixel error on our held-out block is close to the paper's" in " ".join(_readme().split()):
         assert abs(ci.pixel_error - paper.pixel_error) <= 0.005
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [(["README.md", "no-such-results"], "no-such-results"), (["a", "b", "c"], "too many arguments")],
+)
+def test_generator_bad_input_is_one_line_and_status_2(args, names, capsys):
+    from unet_repro.readme import main
+
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and names in err and err.count("\n") == 1

@@ -208,7 +208,22 @@ def update_readme(readme: str | Path = "README.md", results: str | Path = "resul
     return any(changed)
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m unet_repro.readme [README] [RESULTS]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unet_repro.readme [README] [RESULTS]``: missing data or tables give one line and status 2."""
     import sys
 
-    print("README blocks", "updated" if update_readme(*sys.argv[1:]) else "unchanged")
+    from .cli import guarded
+
+    args = sys.argv[1:] if argv is None else argv
+
+    def body() -> int:
+        if len(args) > 2:
+            raise SystemExit("too many arguments; use python -m unet_repro.readme [README] [RESULTS]")
+        print("README blocks", "updated" if update_readme(*args) else "unchanged")
+        return 0
+
+    return guarded(body)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

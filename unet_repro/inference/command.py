@@ -23,29 +23,20 @@ if TYPE_CHECKING:
 __all__ = ["predict_file", "scale_for_model", "main"]
 
 
-def scale_for_model(image: np.ndarray, model_path: str | Path, saved: dict[str, Any] | None = None) -> np.ndarray:
+def scale_for_model(image: np.ndarray, saved: dict[str, Any]) -> np.ndarray:
     """``image`` mapped to uint8 as the model's training images were (``data.input_range`` in ``model.pt``).
 
     Models trained on ISBI 2012 record no range: ``image`` is returned as it is (8-bit, scaled by /255).
 
     Args:
         image: the input as read (any integer or float type).
-        model_path: the ``model.pt`` that will predict it.
-        saved: that file's dict when the caller has read it already (it is not read again).
+        saved: the model file's dict (``model.files.read_model_dict``), read once by the caller.
 
     Returns:
         ``image`` as uint8 for a model trained on a user's 16-bit or float stack, else ``image``.
     """
     from ..data.user import to_uint8
-    from ..model.files import read_dict
 
-    if saved is None:
-        if not Path(model_path).is_file():
-            return image
-        try:
-            saved = read_dict(Path(model_path), "model")
-        except ValueError:  # load_model reports a bad model file
-            return image
     rng = saved.get("data", {}).get("input_range")
     return image if rng is None else to_uint8(np.asarray(image), (rng[0], rng[1]))
 
@@ -97,7 +88,7 @@ def predict_file(
         raise ValueError(f"{input_path} has shape {image.shape}; expected H x W or N x H x W")
     model_path = Path(model_path)
     saved = read_model_dict(model_path)  # read once: the weights, the grey-value mapping, the precision
-    image = scale_for_model(image, model_path, saved)  # a model trained on a user's stack: its grey-value mapping
+    image = scale_for_model(image, saved)  # a model trained on a user's stack: its grey-value mapping
     if image.dtype != np.uint8:
         raise ValueError(
             f"{input_path} holds {image.dtype}; the model was trained on 8-bit grey values (0..255). "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .records import read_records
 
-__all__ = ["CURVE_METRICS", "heldout_curves", "heldout_curve_plot"]
+__all__ = ["CURVE_METRICS", "curve_summary", "curve_headline", "heldout_curves", "heldout_curve_plot"]
 
 #: the scores a curve holds (lower is better for the first three, higher for the last two).
 CURVE_METRICS = ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")
@@ -67,6 +67,52 @@ def heldout_curve_plot(curves: pd.DataFrame, metrics: Sequence[str] = ("pixel_er
         better = "higher" if m.startswith("v_") else "lower"
         ax.set_xlabel("training step")
         ax.set_ylabel(f"{m} ({curves['block'].iloc[0]} block; {better} is better)")
-    axes[0].legend(fontsize=7)
+    axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def curve_summary(curves: pd.DataFrame, metric: str = "v_rand") -> pd.DataFrame:
+    """Per run: the score at its last checkpoint, its best score and the step that reached it.
+
+    Args:
+        curves: the rows of :func:`heldout_curves`.
+        metric: one of :data:`CURVE_METRICS` (``v_*`` scores are better higher, the errors lower).
+
+    Returns:
+        One row per (name, seed), longest run last: ``iterations``, ``final``, ``best``, ``best_step``.
+    """
+    higher = metric.startswith("v_")
+    rows = []
+    for (name, seed), sel in curves.groupby(["name", "seed"], sort=False):
+        sel = sel.sort_values("step")
+        i = sel[metric].idxmax() if higher else sel[metric].idxmin()
+        rows.append(
+            {
+                "name": name,
+                "seed": seed,
+                "iterations": int(sel["iterations"].iloc[0]),
+                "final": float(sel[metric].iloc[-1]),
+                "best": float(sel.loc[i, metric]),
+                "best_step": int(sel.loc[i, "step"]),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("iterations", kind="stable").reset_index(drop=True)
+
+
+def curve_headline(curves: pd.DataFrame, metric: str = "v_rand") -> str:
+    """A figure title that says what the curves show: the longest run's end and best against the shortest's end.
+
+    Exploratory curves (one seed per length) carry no verdict: the title gives the difference and its direction
+    (``better``/``worse`` by the metric's sense), not "helps".
+    """
+    s = curve_summary(curves, metric)
+    short, long = s.iloc[0], s.iloc[-1]
+    higher = metric.startswith("v_")
+    gain = (long.final - short.final) * (1 if higher else -1)
+    word = "better" if gain > 0 else "worse" if gain < 0 else "the same"
+    return (
+        f"{metric} on the {curves['block'].iloc[0]} block: {long.iterations} steps end at {long.final:.3f} "
+        f"(best {long.best:.3f} at step {long.best_step}), {short.iterations} steps at {short.final:.3f}; "
+        f"{long.final - short.final:+.3f}, {word} (one seed each, exploratory)"
+    )

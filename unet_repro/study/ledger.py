@@ -39,12 +39,15 @@ METRIC_LABELS = {
 
 
 def status_of(row: pd.Series) -> str:
-    """A primary claim's status in the ledger's words: pending, confirmed or contradicted at our scale, or no
-    effect detected at our scale (``row``: a row of :func:`unet_repro.study.primary.primary_table`)."""
+    """A primary claim's status in the ledger's words: pending, confirmed or contradicted at our scale, no effect
+    larger than the registered margin (the whole interval inside it) or no effect detected at our scale
+    (``row``: a row of :func:`unet_repro.study.primary.primary_table`)."""
     if row["verdict"].startswith(PENDING):
         return row["verdict"]
     if row["verdict"] in (HELPS, HURTS):
         return "confirmed at our scale" if row["verdict"] == row["expect"] else "contradicted at our scale"
+    if row["verdict"].startswith("no effect larger than"):
+        return f"{row['verdict']} at our scale"
     return "no effect detected at our scale"
 
 

@@ -435,7 +435,7 @@ else:
         Markdown(
             " ".join(
                 f"The {int(n)}-step run scores V_rand within 0.01 of the all-cell prediction's "
-                f"({val_all_cell_v:.3f}) at step {', '.join(str(int(k)) for k in sel.step)}."
+                f"({val_all_cell_v:.3f}) at step{'s' * (len(sel) > 1)} {', '.join(str(int(k)) for k in sel.step)}."
                 for n, sel in stuck.groupby("iterations")
             )
             + (

@@ -310,7 +310,10 @@ if curve_path.is_file():
         heldout_curve.drop(columns="seconds").assign(profile=profile, block="test, slices 25-29", tta="none"),
         "04_heldout_curve",
         RESULTS,
-        kinds=seed_study_kinds(["pixel_error", "rand_error", "warping_error", "v_rand", "v_info"], profile),
+        # reported, not compared: the seed study's tolerances are for final models, and a score taken mid-training
+        # (step 300) moved by more than them between two machines of one type; the last checkpoint is the model
+        # whose scores 04_training.csv and 05_evaluation.csv compare
+        kinds=dict.fromkeys(["pixel_error", "rand_error", "warping_error", "v_rand", "v_info"], "measured"),
     )
     last_curve = heldout_curve.iloc[-1]
     best_rand_step = int(heldout_curve.loc[heldout_curve["rand_error"].idxmin(), "step"])

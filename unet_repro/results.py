@@ -6,7 +6,8 @@ compared with the committed table:
 
 - ``exact``: deterministic quantities (sizes, parameter counts, FLOPs, checksums). Compared as the text
   written in the CSV, so ``31030658`` must be ``31030658``.
-- ``measured``: wall-clock times and ratios of times. Reported side by side, never compared.
+- ``measured``: wall-clock times and ratios of times, and scores no seed study bounds (the held-out curve's
+  mid-training checkpoints). Reported side by side, never compared.
 - ``Stochastic(atol, why)``: losses, metrics and statistics of random draws. ``|fresh - committed| <= atol``,
   with the reason for that tolerance written in the sidecar.
 

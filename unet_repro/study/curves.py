@@ -20,6 +20,11 @@ __all__ = ["CURVE_METRICS", "curve_summary", "curve_headline", "heldout_curves",
 CURVE_METRICS = ("pixel_error", "rand_error", "warping_error", "v_rand", "v_info")
 
 
+def _higher_is_better(metric: str) -> bool:
+    """The V scores (``v_rand``, ``v_info``) are better higher; the errors lower."""
+    return metric.startswith("v_")
+
+
 def heldout_curves(runs_dir: str | Path) -> pd.DataFrame:
     """Every recorded held-out curve of a folder of study records.
 
@@ -64,7 +69,7 @@ def heldout_curve_plot(curves: pd.DataFrame, metrics: Sequence[str] = ("pixel_er
                 ms=2.5,
                 label=f"{name} (seed {seed}, {sel['iterations'].iloc[0]} steps)",
             )
-        better = "higher" if m.startswith("v_") else "lower"
+        better = "higher" if _higher_is_better(m) else "lower"
         ax.set_xlabel("training step")
         ax.set_ylabel(f"{m} ({curves['block'].iloc[0]} block; {better} is better)")
     axes[-1].legend(fontsize=7, loc="lower right")
@@ -82,7 +87,7 @@ def curve_summary(curves: pd.DataFrame, metric: str = "v_rand") -> pd.DataFrame:
     Returns:
         One row per (name, seed), longest run last: ``iterations``, ``final``, ``best``, ``best_step``.
     """
-    higher = metric.startswith("v_")
+    higher = _higher_is_better(metric)
     rows = []
     for (name, seed), sel in curves.groupby(["name", "seed"], sort=False):
         sel = sel.sort_values("step")
@@ -108,7 +113,7 @@ def curve_headline(curves: pd.DataFrame, metric: str = "v_rand") -> str:
     """
     s = curve_summary(curves, metric)
     short, long = s.iloc[0], s.iloc[-1]
-    higher = metric.startswith("v_")
+    higher = _higher_is_better(metric)
     gain = (long.final - short.final) * (1 if higher else -1)
     word = "better" if gain > 0 else "worse" if gain < 0 else "the same"
     return (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .primary import HELPS, HURTS, PENDING
+from .primary import HELPS, HURTS, PENDING, WITHIN_MARGIN
 
 __all__ = [
     "METRIC_LABELS",
@@ -46,7 +46,7 @@ def status_of(row: pd.Series) -> str:
         return row["verdict"]
     if row["verdict"] in (HELPS, HURTS):
         return "confirmed at our scale" if row["verdict"] == row["expect"] else "contradicted at our scale"
-    if row["verdict"].startswith("no effect larger than"):
+    if row["verdict"].startswith(WITHIN_MARGIN):
         return f"{row['verdict']} at our scale"
     return "no effect detected at our scale"
 

@@ -59,6 +59,8 @@ REGISTRATION = Path("studies") / "06_primary.toml"
 HELPS, HURTS, NO_EFFECT = "helps", "hurts", "no effect detected"
 #: the verdict of every claim while any claim has fewer seed pairs than registered
 PENDING = "pending"
+#: the start of the verdict given when the whole interval lies within the margin ("no effect larger than 0.02")
+WITHIN_MARGIN = "no effect larger than"
 _LABEL = {
     "pixel_error": "pixel",
     "warping_error": "warping",
@@ -165,7 +167,7 @@ def decide(
             better = row.mean_diff < 0 if lower_is_better else row.mean_diff > 0
             verdicts.append(HELPS if better else HURTS)
         elif -margin <= row.ci_low and row.ci_high <= margin:  # NaN (no interval) compares False
-            verdicts.append(f"no effect larger than {margin:g}")
+            verdicts.append(f"{WITHIN_MARGIN} {margin:g}")
         else:
             verdicts.append(NO_EFFECT)
     out["verdict"] = verdicts
